@@ -1,0 +1,96 @@
+"""Errors of the VVP OpenAPI, each saying what went wrong and, where known, how to fix it."""
+
+from __future__ import annotations
+
+THROTTLING_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api"})
+RETRYABLE_CODES = THROTTLING_CODES | {"ServiceUnavailable", "InternalError", "SignatureNonceUsed"}
+
+_HINTS = {
+    "SignatureDoesNotMatch": "The AccessKey Secret does not belong to this AccessKey ID: check the connection's "
+    "password (AccessKey Secret).",
+    "IncompleteSignature": "The request signature is incomplete: check the AccessKey ID and Secret.",
+    "InvalidAccessKeyId.NotFound": "This AccessKey ID does not exist: check the connection's login (AccessKey ID).",
+    "InvalidAccessKeyId.Inactive": "This AccessKey ID is disabled: enable it in the RAM console or use another one.",
+    "InvalidTimeStamp.Expired": "This machine's clock differs from the server's by more than 15 minutes: "
+    "synchronise it (NTP).",
+    "InvalidSecurityToken.Expired": "The STS security token has expired: refresh the connection's security_token.",
+}
+_PERMISSION_CODES = frozenset({"Forbidden.RAM", "Forbidden", "NoPermission"})
+
+
+class VVPError(Exception):
+    """Base of every error this provider raises about the VVP service."""
+
+    retryable = False
+
+
+class VVPApiError(VVPError):
+    """The service answered with an error: ``success: false``, a gateway error, or a body that is not the API's.
+
+    :param code: the API's error code (``Throttling.User``, ``SignatureDoesNotMatch`` ...).
+    :param message: the API's error message.
+    :param request_id: the request ID to quote to Alibaba Cloud support.
+    :param http_status: the HTTP status of the response.
+    :param action: the API action that was called, for the permission hint.
+    :param retry_after: seconds the server asked to wait (``x-acs-retry-after``), if it did.
+    """
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        request_id: str | None,
+        http_status: int,
+        action: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.http_status = http_status
+        self.action = action
+        self.retry_after = retry_after
+        super().__init__(self._text())
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.code in RETRYABLE_CODES or self.http_status >= 500
+
+    @property
+    def hint(self) -> str | None:
+        if self.code in _PERMISSION_CODES:
+            needed = f"stream:{self.action}" if self.action else "the stream:<Action> permission"
+            return f"The RAM user lacks {needed}: grant it in the RAM console."
+        return _HINTS.get(self.code)
+
+    def _text(self) -> str:
+        where = f"{self.action} failed" if self.action else "VVP API error"
+        text = (
+            f"{where}: {self.code}: {self.message} "
+            f"(HTTP {self.http_status}, requestId {self.request_id or 'none'})"
+        )
+        return f"{text}. {self.hint}" if self.hint else text
+
+
+class VVPConnectionError(VVPError):
+    """The request did not get an answer: connection refused or reset, or no response within the timeout."""
+
+    retryable = True
+
+
+class VVPConfigurationError(VVPError, ValueError):
+    """A setting is missing or invalid; the message names it and how to set it."""
+
+
+class DeploymentNotFoundError(VVPError):
+    """No deployment has this name in this namespace and workspace."""
+
+    def __init__(self, *, name: str, namespace: str, workspace: str) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.workspace = workspace
+        super().__init__(
+            f"No deployment named {name!r} in namespace {namespace!r} of workspace {workspace!r}: "
+            "check the name, namespace and workspace."
+        )

@@ -1,0 +1,164 @@
+"""One builder per API operation, and the signing of a built request.
+
+A builder validates its inputs and returns an :class:`Operation`: method, encoded path,
+query, headers and body, plus how to parse its answer. :func:`prepare` turns an operation
+into the exact URL and headers to send, signed with a given date and nonce.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
+from airflow_provider_flink_vvp.api.models import Deployment
+from airflow_provider_flink_vvp.api.responses import Envelope, parse_deployments
+from airflow_provider_flink_vvp.api.signing import canonical_query_string, hex_sha256, percent_encode, sign
+
+T = TypeVar("T")
+
+API_VERSION = "2022-07-18"
+NAMESPACES_PATH = "/api/v2/namespaces"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An AccessKey pair, with an STS token for temporary credentials. Secrets stay out of the repr."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Operation(Generic[T]):
+    """A request to the API, built but not yet signed, and the parser of its answer."""
+
+    action: str
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    parse: Callable[[Envelope, str], T] = field(repr=False)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """What goes on the wire: the headers hold the signature, so a retry needs a new one."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    body: bytes
+
+
+def get_deployments_by_name(
+    *,
+    namespace: str,
+    workspace: str,
+    deployment_name: str,
+    ignore_job_summary: bool = False,
+    ignore_resource_setting: bool = False,
+) -> Operation[list[Deployment]]:
+    """GetDeploymentsByName: every deployment with this name, newest first."""
+    _require(deployment_name=deployment_name)
+    return Operation(
+        action="GetDeploymentsByName",
+        method="GET",
+        path=namespace_path(namespace, "deployments", "name", deployment_name),
+        query={
+            "ignoreJobSummary": _boolean(ignore_job_summary),
+            "ignoreResourceSetting": _boolean(ignore_resource_setting),
+        },
+        headers=workspace_header(workspace),
+        parse=parse_deployments,
+    )
+
+
+def list_deployments(
+    *, namespace: str, workspace: str, page_index: int = 1, page_size: int = 100
+) -> Operation[list[Deployment]]:
+    """ListDeployments: one page of the namespace's deployments."""
+    if not 1 <= page_size <= 100:
+        raise VVPConfigurationError(f"page_size must be between 1 and 100, got {page_size}")
+    if page_index < 1:
+        raise VVPConfigurationError(f"page_index must be 1 or more, got {page_index}")
+    return Operation(
+        action="ListDeployments",
+        method="GET",
+        path=namespace_path(namespace, "deployments"),
+        query={"pageIndex": str(page_index), "pageSize": str(page_size)},
+        headers=workspace_header(workspace),
+        parse=parse_deployments,
+    )
+
+
+def namespace_path(namespace: str, *segments: str) -> str:
+    """``/api/v2/namespaces/{namespace}/...`` with every segment encoded whole (``a/b`` -> ``a%2Fb``)."""
+    _require(namespace=namespace)
+    return "/".join([NAMESPACES_PATH, *(percent_encode(part) for part in (namespace, *segments))])
+
+
+def workspace_header(workspace: str) -> dict[str, str]:
+    _require(workspace=workspace)
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in workspace):
+        raise VVPConfigurationError(f"workspace must not contain control characters, got {workspace!r}")
+    return {"workspace": workspace}
+
+
+def acs_date(epoch_seconds: float) -> str:
+    """The ``x-acs-date`` form of a time: UTC, ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
+
+
+def prepare(
+    operation: Operation[Any],
+    *,
+    base_url: str,
+    host: str,
+    credentials: Credentials,
+    date: str,
+    nonce: str,
+    user_agent: str,
+) -> PreparedRequest:
+    """Sign ``operation`` for ``host`` at ``date`` with ``nonce``; the URL carries the signed query as is."""
+    headers = {
+        "host": host,
+        "accept": "application/json",
+        "user-agent": user_agent,
+        "x-acs-action": operation.action,
+        "x-acs-version": API_VERSION,
+        "x-acs-date": date,
+        "x-acs-signature-nonce": nonce,
+        "x-acs-content-sha256": hex_sha256(operation.body),
+        **operation.headers,
+    }
+    if operation.body:
+        headers["content-type"] = "application/json; charset=utf-8"
+    if credentials.security_token:
+        headers["x-acs-security-token"] = credentials.security_token
+    headers["authorization"] = sign(
+        method=operation.method,
+        canonical_uri=operation.path,
+        query=operation.query,
+        headers=headers.items(),
+        payload_hash=headers["x-acs-content-sha256"],
+        access_key_id=credentials.access_key_id,
+        access_key_secret=credentials.access_key_secret,
+    )
+    query = canonical_query_string(operation.query)
+    url = f"{base_url}{operation.path}" + (f"?{query}" if query else "")
+    return PreparedRequest(method=operation.method, url=url, headers=headers, body=operation.body)
+
+
+def _boolean(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _require(**values: str) -> None:
+    for name, value in values.items():
+        if not isinstance(value, str) or not value.strip():
+            raise VVPConfigurationError(f"{name} must be a non-empty string, got {value!r}")

@@ -1,0 +1,117 @@
+"""Turn an HTTP response into the envelope's data, or into the right VVPApiError."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from airflow_provider_flink_vvp.api.errors import VVPApiError
+from airflow_provider_flink_vvp.api.models import Deployment
+
+T = TypeVar("T")
+
+RETRY_AFTER_HEADER = "x-acs-retry-after"
+_SNIPPET_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A successful business envelope: ``data`` and, for list operations, its page."""
+
+    request_id: str | None
+    data: Any
+    page_index: int | None = None
+    page_size: int | None = None
+    total_size: int | None = None
+
+
+def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, action: str) -> Envelope:
+    """The envelope of a successful call; raise VVPApiError for every kind of failure.
+
+    ``success`` is the truth: HTTP 200 with ``success: false`` is an error. ``headers`` must
+    look names up case-insensitively (requests' and httpx's headers do).
+    """
+    retry_after = _retry_after_seconds(headers.get(RETRY_AFTER_HEADER))
+
+    def error(code: str, message: str, request_id: str | None, http_status: int = status) -> VVPApiError:
+        return VVPApiError(
+            code=code,
+            message=message,
+            request_id=request_id,
+            http_status=http_status,
+            action=action,
+            retry_after=retry_after,
+        )
+
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise error(_fallback_code(status), f"the response is not the API's JSON: {_snippet(body)!r}", None)
+
+    if "success" not in document and "Code" in document:  # the gateway's error shape
+        raise error(str(document["Code"]), str(document.get("Message") or ""), document.get("RequestId"))
+
+    request_id = document.get("requestId")
+    if document.get("success") is True:
+        return Envelope(
+            request_id=request_id,
+            data=document.get("data"),
+            page_index=document.get("pageIndex"),
+            page_size=document.get("pageSize"),
+            total_size=document.get("totalSize"),
+        )
+    if "success" not in document:
+        raise error(_fallback_code(status), f"the response has no 'success' field: {_snippet(body)!r}", None)
+    http_code = document.get("httpCode")
+    raise error(
+        _unquote(document.get("errorCode")) or _fallback_code(status),
+        _unquote(document.get("errorMessage")) or "the service gave no error message",
+        request_id,
+        http_code if isinstance(http_code, int) else status,
+    )
+
+
+def parse_items(envelope: Envelope, action: str, item: Callable[[Mapping[str, Any]], T]) -> list[T]:
+    """Each element of a list ``data`` as a model; a malformed one raises VVPApiError ``InvalidResponse``."""
+    data = envelope.data if envelope.data is not None else []
+    try:
+        if not isinstance(data, list):
+            raise TypeError(f"data is a {type(data).__name__}, not a list")
+        return [item(element) for element in data]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VVPApiError(
+            code="InvalidResponse",
+            message=f"the response's data cannot be read ({type(exc).__name__}: {exc})",
+            request_id=envelope.request_id,
+            http_status=200,
+            action=action,
+        ) from exc
+
+
+def parse_deployments(envelope: Envelope, action: str) -> list[Deployment]:
+    return parse_items(envelope, action, Deployment.from_api)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value) / 1000) if value else None
+    except ValueError:
+        return None
+
+
+def _unquote(value: Any) -> str:
+    # The service writes an empty code as the two-character string '""'.
+    text = "" if value is None else str(value).strip()
+    return "" if text in ('""', "''") else text
+
+
+def _fallback_code(status: int) -> str:
+    return f"HTTP{status}" if status >= 400 else "InvalidResponse"
+
+
+def _snippet(body: bytes) -> str:
+    return " ".join(body[:_SNIPPET_CHARS * 2].decode("utf-8", "replace").split())[:_SNIPPET_CHARS]
