@@ -64,13 +64,14 @@ class VVPApiError(VVPError):
             return f"The RAM user lacks {needed}: grant it in the RAM console."
         return _HINTS.get(self.code)
 
-    def _text(self) -> str:
-        where = f"{self.action} failed" if self.action else "VVP API error"
-        text = (
-            f"{where}: {self.code}: {self.message} "
-            f"(HTTP {self.http_status}, requestId {self.request_id or 'none'})"
-        )
+    @property
+    def summary(self) -> str:
+        """``code: message (HTTP status, requestId id)`` and the hint: the error without the action."""
+        text = f"{self.code}: {self.message} (HTTP {self.http_status}, requestId {self.request_id or 'none'})"
         return f"{text}. {self.hint}" if self.hint else text
+
+    def _text(self) -> str:
+        return f"{self.action} failed: {self.summary}" if self.action else self.summary
 
 
 class VVPConnectionError(VVPError):

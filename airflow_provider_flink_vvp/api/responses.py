@@ -114,4 +114,4 @@ def _fallback_code(status: int) -> str:
 
 
 def _snippet(body: bytes) -> str:
-    return " ".join(body[:_SNIPPET_CHARS * 2].decode("utf-8", "replace").split())[:_SNIPPET_CHARS]
+    return " ".join(body[: _SNIPPET_CHARS * 2].decode("utf-8", "replace").split())[:_SNIPPET_CHARS]

@@ -42,9 +42,7 @@ def is_signed_by_default(name: str) -> bool:
     return name in ("host", "content-type") or name.startswith("x-acs-")
 
 
-def select_signed_headers(
-    normalized: Mapping[str, str], names: Iterable[str] | None = None
-) -> dict[str, str]:
+def select_signed_headers(normalized: Mapping[str, str], names: Iterable[str] | None = None) -> dict[str, str]:
     """The headers to sign, sorted by name: ``names`` when given (a verifier), else the default set."""
     wanted = sorted(names) if names is not None else sorted(n for n in normalized if is_signed_by_default(n))
     return {name: normalized.get(name, "") for name in wanted}

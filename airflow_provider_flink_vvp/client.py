@@ -1,0 +1,202 @@
+"""Sync (requests) and async (httpx) clients for the VVP OpenAPI, with retries.
+
+They differ only in their transport: both sign with the same :func:`~.api.operations.prepare`,
+parse with the same :func:`~.api.responses.parse_envelope` and retry with the same tenacity
+policy. No Airflow imports: the hook builds :class:`ClientSettings` from a connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import requests
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_base, wait_exponential_jitter
+
+from airflow_provider_flink_vvp import __version__
+from airflow_provider_flink_vvp.api.errors import VVPConfigurationError, VVPConnectionError, VVPError
+from airflow_provider_flink_vvp.api.operations import (
+    Credentials,
+    Operation,
+    PreparedRequest,
+    acs_date,
+    prepare,
+)
+from airflow_provider_flink_vvp.api.responses import parse_envelope
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"airflow-provider-flink-vvp/{__version__}"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRY_LIMIT = 5
+DEFAULT_RETRY_DELAY = 1.0
+MAX_RETRY_WAIT = 60.0
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where and how to call the API.
+
+    :param endpoint: base URL with scheme and no path, e.g. ``https://ververica.cn-hangzhou.aliyuncs.com``.
+    :param credentials: the AccessKey pair (and STS token) that signs every request.
+    :param timeout: seconds to wait for a connection and for each read.
+    :param retry_limit: attempts in all, the first included.
+    :param retry_delay: seconds before the first retry; later ones back off exponentially, with jitter.
+    """
+
+    endpoint: str
+    credentials: Credentials
+    timeout: float = DEFAULT_TIMEOUT
+    retry_limit: int = DEFAULT_RETRY_LIMIT
+    retry_delay: float = DEFAULT_RETRY_DELAY
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise VVPConfigurationError(
+                f"endpoint must be a URL like https://ververica.cn-hangzhou.aliyuncs.com "
+                f"(a scheme, a host, no path), got {self.endpoint!r}"
+            )
+        if self.timeout <= 0:
+            raise VVPConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.retry_limit < 1:
+            raise VVPConfigurationError(f"retry_limit must be 1 or more attempts, got {self.retry_limit!r}")
+        if self.retry_delay < 0:
+            raise VVPConfigurationError(f"retry_delay must be 0 or more seconds, got {self.retry_delay!r}")
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint).netloc.lower()
+
+
+class _RetryWait(wait_base):
+    """Exponential backoff with jitter, but never shorter than the server's ``x-acs-retry-after``."""
+
+    def __init__(self, initial: float) -> None:
+        self._backoff = wait_exponential_jitter(initial=initial, max=MAX_RETRY_WAIT, jitter=initial)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = self._backoff(retry_state)
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        return max(backoff, retry_after) if retry_after else backoff
+
+
+class _ClientBase:
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+
+    def _prepare(self, operation: Operation[Any]) -> PreparedRequest:
+        # A new date and nonce on every attempt: a retried request must not reuse its nonce.
+        return prepare(
+            operation,
+            base_url=self.settings.base_url,
+            host=self.settings.host,
+            credentials=self.settings.credentials,
+            date=acs_date(time.time()),
+            nonce=uuid.uuid4().hex,
+            user_agent=USER_AGENT,
+        )
+
+    def _retry_policy(self, operation: Operation[Any]) -> dict[str, Any]:
+        limit = self.settings.retry_limit
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "%s attempt %d of %d failed (%s); retrying in %.1f s",
+                operation.action,
+                state.attempt_number,
+                limit,
+                error,
+                sleep,
+            )
+
+        return {
+            "stop": stop_after_attempt(limit),
+            "wait": _RetryWait(self.settings.retry_delay),
+            "retry": retry_if_exception(lambda error: isinstance(error, VVPError) and error.retryable),
+            "before_sleep": log_retry,
+            "reraise": True,
+        }
+
+    def _answer(self, operation: Operation[T], status: int, headers: Mapping[str, str], body: bytes) -> T:
+        envelope = parse_envelope(status=status, headers=headers, body=body, action=operation.action)
+        return operation.parse(envelope, operation.action)
+
+    def _connection_error(self, operation: Operation[Any], error: Exception) -> VVPConnectionError:
+        return VVPConnectionError(
+            f"{operation.action}: no answer from {self.settings.base_url} within {self.settings.timeout:g} s "
+            f"({type(error).__name__}: {error}). Check the connection's endpoint and the network."
+        )
+
+
+class VVPClient(_ClientBase):
+    """Synchronous client: one ``requests.Session`` (and its connection pool) for all calls."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        super().__init__(settings)
+        self.session = requests.Session()
+
+    def call(self, operation: Operation[T]) -> T:
+        """Send ``operation`` (retrying what is transient) and return its parsed answer."""
+        result: T = Retrying(**self._retry_policy(operation))(self._attempt, operation)
+        return result
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _attempt(self, operation: Operation[T]) -> T:
+        request = self._prepare(operation)
+        try:
+            response = self.session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body or None,
+                timeout=self.settings.timeout,
+                allow_redirects=False,
+            )
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise self._connection_error(operation, error) from error
+        return self._answer(operation, response.status_code, response.headers, response.content)
+
+
+class AsyncVVPClient(_ClientBase):
+    """Asynchronous client for triggers: one pooled ``httpx.AsyncClient`` for its lifetime."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        super().__init__(settings)
+        self.http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False)
+
+    async def call(self, operation: Operation[T]) -> T:
+        """Send ``operation`` (retrying what is transient) and return its parsed answer."""
+        result: T = await AsyncRetrying(**self._retry_policy(operation))(self._attempt, operation)
+        return result
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _attempt(self, operation: Operation[T]) -> T:
+        request = self._prepare(operation)
+        try:
+            response = await self.http.request(
+                request.method, request.url, headers=request.headers, content=request.body or None
+            )
+        except httpx.TransportError as error:
+            raise self._connection_error(operation, error) from error
+        return self._answer(operation, response.status_code, response.headers, response.content)

@@ -1,0 +1,353 @@
+"""FlinkVVPHook: an Airflow connection turned into signed calls to the VVP OpenAPI."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_flink_vvp.api import operations
+from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPApiError, VVPConfigurationError, VVPError
+from airflow_provider_flink_vvp.api.models import Deployment
+from airflow_provider_flink_vvp.api.operations import Credentials, Operation
+from airflow_provider_flink_vvp.client import (
+    DEFAULT_RETRY_DELAY,
+    DEFAULT_RETRY_LIMIT,
+    DEFAULT_TIMEOUT,
+    AsyncVVPClient,
+    ClientSettings,
+    VVPClient,
+)
+
+ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable's name, not a secret
+ENV_SECURITY_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105
+# The Airflow UI may save form fields under this prefix; a plain name wins over a prefixed one.
+_FORM_FIELD_PREFIX = "extra__flink_vvp__"
+_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    """Everything a connection says: how to call the API, and the default workspace and namespace."""
+
+    conn_id: str
+    client: ClientSettings
+    workspace: str | None
+    namespace: str | None
+
+    def target(self, namespace: str | None, workspace: str | None) -> tuple[str, str]:
+        """The namespace and workspace of a call: the arguments, else the connection's defaults."""
+        namespace = namespace or self.namespace
+        workspace = workspace or self.workspace
+        if not workspace:
+            raise VVPConfigurationError(
+                f"No workspace: pass workspace=... or set the extra 'workspace' (the workspace ID) "
+                f"of connection {self.conn_id!r}"
+            )
+        if not namespace:
+            raise VVPConfigurationError(
+                f"No namespace: pass namespace=... or set the extra 'namespace' of connection {self.conn_id!r}"
+            )
+        return namespace, workspace
+
+
+def config_from_connection(
+    *,
+    conn_id: str,
+    host: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any],
+    environ: Mapping[str, str],
+    overrides: Mapping[str, float | int | None],
+) -> HookConfig:
+    """Build a :class:`HookConfig` from a connection's fields; every error names the connection and the field.
+
+    :param overrides: ``timeout``, ``retry_limit``, ``retry_delay`` given to the hook, which win over the extras.
+    """
+    extra = {
+        **{key.removeprefix(_FORM_FIELD_PREFIX): value for key, value in extra.items()},
+        **{key: value for key, value in extra.items() if not key.startswith(_FORM_FIELD_PREFIX)},
+    }
+
+    def setting(name: str, kind: type[float] | type[int], default: float) -> Any:
+        value: Any = overrides.get(name)
+        if value is None:
+            value = extra.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise VVPConfigurationError(
+                f"Connection {conn_id!r}: extra {name!r} must be a {kind.__name__}, got {value!r}"
+            ) from None
+
+    return HookConfig(
+        conn_id=conn_id,
+        client=ClientSettings(
+            endpoint=_endpoint(conn_id, host, port, extra.get("region")),
+            credentials=_credentials(conn_id, login, password, extra.get("security_token"), environ),
+            timeout=setting("timeout", float, DEFAULT_TIMEOUT),
+            retry_limit=setting("retry_limit", int, DEFAULT_RETRY_LIMIT),
+            retry_delay=setting("retry_delay", float, DEFAULT_RETRY_DELAY),
+        ),
+        workspace=extra.get("workspace") or None,
+        namespace=extra.get("namespace") or None,
+    )
+
+
+class FlinkVVPHook(BaseHook):
+    """Calls the Realtime Compute for Apache Flink (VVP) OpenAPI with a connection's credentials.
+
+    Sync methods use one ``requests.Session``; the ``a``-prefixed twins use one ``httpx.AsyncClient``
+    (for triggers). Both sign, retry and parse the same way.
+
+    :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
+    :param timeout: seconds to wait for each request; overrides the connection's extra ``timeout``.
+    :param retry_limit: attempts per call, the first included; overrides the extra ``retry_limit``.
+    :param retry_delay: seconds before the first retry; overrides the extra ``retry_delay``.
+    """
+
+    conn_name_attr = "flink_vvp_conn_id"
+    default_conn_name = "flink_vvp_default"
+    conn_type = "flink_vvp"
+    hook_name = "Flink VVP (Alibaba Cloud Realtime Compute)"
+
+    def __init__(
+        self,
+        flink_vvp_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        retry_limit: int | None = None,
+        retry_delay: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flink_vvp_conn_id = flink_vvp_conn_id
+        self._overrides = {"timeout": timeout, "retry_limit": retry_limit, "retry_delay": retry_delay}
+        self._async_config: HookConfig | None = None
+        self._async_client: AsyncVVPClient | None = None
+
+    @cached_property
+    def config(self) -> HookConfig:
+        """The connection's settings, read once per hook."""
+        conn = self.get_connection(self.flink_vvp_conn_id)
+        return self._config(conn, conn.extra_dejson)
+
+    async def aget_config(self) -> HookConfig:
+        """:attr:`config`, read the way Airflow 3's triggerer allows (no synchronous connection lookup)."""
+        if self._async_config is None:
+            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+            conn = await get_async_connection(self.flink_vvp_conn_id, hook=self)
+            self._async_config = self._config(conn, await get_async_extra_dejson(conn))
+        return self._async_config
+
+    def get_conn(self) -> VVPClient:
+        """The hook's sync client; its session is reused across calls."""
+        return self._client
+
+    async def aget_conn(self) -> AsyncVVPClient:
+        """The hook's async client; its connection pool is reused until :meth:`aclose`."""
+        if self._async_client is None:
+            self._async_client = AsyncVVPClient((await self.aget_config()).client)
+        return self._async_client
+
+    def close(self) -> None:
+        if "_client" in self.__dict__:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    def get_deployments_by_name(
+        self,
+        deployment_name: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        ignore_job_summary: bool = False,
+        ignore_resource_setting: bool = False,
+    ) -> list[Deployment]:
+        """Every deployment with this name, newest first (names are not unique).
+
+        :param deployment_name: the deployment's name.
+        :param namespace: the namespace (project); defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        :param ignore_job_summary: leave out the job summary, for a smaller, faster answer.
+        :param ignore_resource_setting: leave out the resource settings, for a smaller answer.
+        """
+        operation = _deployments_by_name(
+            self.config, deployment_name, namespace, workspace, ignore_job_summary, ignore_resource_setting
+        )
+        return self.get_conn().call(operation)
+
+    def get_latest_deployment(
+        self,
+        deployment_name: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        ignore_job_summary: bool = False,
+        ignore_resource_setting: bool = False,
+    ) -> Deployment:
+        """The newest deployment with this name; :class:`DeploymentNotFoundError` when there is none.
+
+        Takes the same parameters as :meth:`get_deployments_by_name`.
+        """
+        deployments = self.get_deployments_by_name(
+            deployment_name,
+            namespace=namespace,
+            workspace=workspace,
+            ignore_job_summary=ignore_job_summary,
+            ignore_resource_setting=ignore_resource_setting,
+        )
+        return _latest(deployments, deployment_name, self.config.target(namespace, workspace))
+
+    async def aget_deployments_by_name(
+        self,
+        deployment_name: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        ignore_job_summary: bool = False,
+        ignore_resource_setting: bool = False,
+    ) -> list[Deployment]:
+        """Async :meth:`get_deployments_by_name`."""
+        operation = _deployments_by_name(
+            await self.aget_config(), deployment_name, namespace, workspace, ignore_job_summary, ignore_resource_setting
+        )
+        return await (await self.aget_conn()).call(operation)
+
+    async def aget_latest_deployment(
+        self,
+        deployment_name: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        ignore_job_summary: bool = False,
+        ignore_resource_setting: bool = False,
+    ) -> Deployment:
+        """Async :meth:`get_latest_deployment`."""
+        deployments = await self.aget_deployments_by_name(
+            deployment_name,
+            namespace=namespace,
+            workspace=workspace,
+            ignore_job_summary=ignore_job_summary,
+            ignore_resource_setting=ignore_resource_setting,
+        )
+        return _latest(deployments, deployment_name, (await self.aget_config()).target(namespace, workspace))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one authenticated call (ListDeployments, one item) so the UI's Test button tells the truth."""
+        try:
+            config = self.config
+            namespace, workspace = config.target(None, None)
+            self.get_conn().call(operations.list_deployments(namespace=namespace, workspace=workspace, page_size=1))
+        except VVPApiError as error:
+            return False, error.summary
+        except VVPError as error:
+            return False, str(error)
+        return True, (
+            f"Connected to {config.client.endpoint} as {config.client.credentials.access_key_id}: "
+            f"namespace {namespace!r} of workspace {workspace!r} is readable."
+        )
+
+    @cached_property
+    def _client(self) -> VVPClient:
+        return VVPClient(self.config.client)
+
+    def _config(self, conn: Any, extra: Mapping[str, Any]) -> HookConfig:
+        config = config_from_connection(
+            conn_id=self.flink_vvp_conn_id,
+            host=conn.host,
+            port=conn.port,
+            login=conn.login,
+            password=conn.password,
+            extra=extra,
+            environ=os.environ,
+            overrides=self._overrides,
+        )
+        _mask_secrets(config.client.credentials)
+        return config
+
+
+def _deployments_by_name(
+    config: HookConfig,
+    deployment_name: str,
+    namespace: str | None,
+    workspace: str | None,
+    ignore_job_summary: bool,
+    ignore_resource_setting: bool,
+) -> Operation[list[Deployment]]:
+    namespace, workspace = config.target(namespace, workspace)
+    return operations.get_deployments_by_name(
+        namespace=namespace,
+        workspace=workspace,
+        deployment_name=deployment_name,
+        ignore_job_summary=ignore_job_summary,
+        ignore_resource_setting=ignore_resource_setting,
+    )
+
+
+def _latest(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:
+    if not deployments:
+        namespace, workspace = target
+        raise DeploymentNotFoundError(name=deployment_name, namespace=namespace, workspace=workspace)
+    return deployments[0]
+
+
+def _endpoint(conn_id: str, host: str | None, port: int | None, region: Any) -> str:
+    host = (host or "").strip()
+    if "://" in host:
+        return host
+    if host:
+        return f"https://{host}:{port}" if port else f"https://{host}"
+    if not region:
+        raise VVPConfigurationError(
+            f"Connection {conn_id!r} has no endpoint: set the extra 'region' (e.g. cn-hangzhou) "
+            "or the host (e.g. ververica.cn-hangzhou.aliyuncs.com, or http://127.0.0.1:8765 for a local emulator)"
+        )
+    if not isinstance(region, str) or not _REGION_PATTERN.match(region):
+        raise VVPConfigurationError(
+            f"Connection {conn_id!r}: extra 'region' must be a region ID like cn-hangzhou, got {region!r}"
+        )
+    return f"https://ververica.{region}.aliyuncs.com"
+
+
+def _credentials(
+    conn_id: str, login: str | None, password: str | None, security_token: Any, environ: Mapping[str, str]
+) -> Credentials:
+    if login or password:
+        if not login:
+            raise VVPConfigurationError(f"Connection {conn_id!r} has a password but no login: set the AccessKey ID")
+        if not password:
+            raise VVPConfigurationError(f"Connection {conn_id!r} has no password: set the AccessKey Secret")
+        return Credentials(login, password, security_token or None)
+    access_key_id, secret = environ.get(ENV_ACCESS_KEY_ID), environ.get(ENV_ACCESS_KEY_SECRET)
+    if not (access_key_id and secret):
+        raise VVPConfigurationError(
+            f"Connection {conn_id!r} has no AccessKey: set its login (AccessKey ID) and password (AccessKey Secret), "
+            f"or the environment variables {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}"
+        )
+    return Credentials(access_key_id, secret, security_token or environ.get(ENV_SECURITY_TOKEN) or None)
+
+
+def _mask_secrets(credentials: Credentials) -> None:
+    # Airflow masks a connection's password itself; a secret from the environment or the
+    # token from the extras must be registered too, so no log line can show them.
+    from airflow.sdk.log import mask_secret
+
+    for secret in (credentials.access_key_secret, credentials.security_token):
+        if secret:
+            mask_secret(secret)
