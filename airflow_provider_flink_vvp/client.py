@@ -86,7 +86,7 @@ class _RetryWait(wait_base):
     """Exponential backoff with jitter, but never shorter than the server's ``x-acs-retry-after``."""
 
     def __init__(self, initial: float) -> None:
-        self._backoff = wait_exponential_jitter(initial=initial, max=MAX_RETRY_WAIT, jitter=initial)
+        self._backoff = wait_exponential_jitter(multiplier=initial, max=MAX_RETRY_WAIT, jitter=initial)
 
     def __call__(self, retry_state: RetryCallState) -> float:
         backoff = self._backoff(retry_state)
@@ -138,10 +138,11 @@ class _ClientBase:
         envelope = parse_envelope(status=status, headers=headers, body=body, action=operation.action)
         return operation.parse(envelope, operation.action)
 
-    def _connection_error(self, operation: Operation[Any], error: Exception) -> VVPConnectionError:
+    def _connection_error(self, operation: Operation[Any], error: Exception, timed_out: bool) -> VVPConnectionError:
+        what = f"no answer within {self.settings.timeout:g} s" if timed_out else "could not connect"
         return VVPConnectionError(
-            f"{operation.action}: no answer from {self.settings.base_url} within {self.settings.timeout:g} s "
-            f"({type(error).__name__}: {error}). Check the connection's endpoint and the network."
+            f"{operation.action}: {what} to {self.settings.base_url} ({type(error).__name__}: {error}). "
+            "Check the connection's endpoint and the network."
         )
 
 
@@ -172,7 +173,7 @@ class VVPClient(_ClientBase):
                 allow_redirects=False,
             )
         except (requests.ConnectionError, requests.Timeout) as error:
-            raise self._connection_error(operation, error) from error
+            raise self._connection_error(operation, error, isinstance(error, requests.Timeout)) from error
         return self._answer(operation, response.status_code, response.headers, response.content)
 
 
@@ -198,5 +199,5 @@ class AsyncVVPClient(_ClientBase):
                 request.method, request.url, headers=request.headers, content=request.body or None
             )
         except httpx.TransportError as error:
-            raise self._connection_error(operation, error) from error
+            raise self._connection_error(operation, error, isinstance(error, httpx.TimeoutException)) from error
         return self._answer(operation, response.status_code, response.headers, response.content)
