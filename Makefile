@@ -1,10 +1,11 @@
-# Everything needs only Python 3.11, pip and make: the venv and its tools are made here.
+# Needs only Python 3.11+, pip and make: the virtual environment and its tools are made here.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SOURCES := airflow_provider_flink_vvp tests example_dags scripts
 
-.PHONY: test lint demo clean
+.PHONY: demo test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +13,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
 	touch $(STAMP)
 
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_flink_vvp tests example_dags
-	$(BIN)/ruff format --check airflow_provider_flink_vvp tests example_dags
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

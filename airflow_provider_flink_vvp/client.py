@@ -7,10 +7,11 @@ policy. No Airflow imports: the hook builds :class:`ClientSettings` from a conne
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -147,15 +148,21 @@ class _ClientBase:
 
 
 class VVPClient(_ClientBase):
-    """Synchronous client: one ``requests.Session`` (and its connection pool) for all calls."""
+    """Synchronous client: one ``requests.Session`` (and its connection pool) for all calls.
 
-    def __init__(self, settings: ClientSettings) -> None:
+    :param settings: where and how to call.
+    :param session: the session to send with; a new one by default.
+    """
+
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+
+    def __init__(self, settings: ClientSettings, *, session: requests.Session | None = None) -> None:
         super().__init__(settings)
-        self.session = requests.Session()
+        self.session = session or requests.Session()
 
     def call(self, operation: Operation[T]) -> T:
         """Send ``operation`` (retrying what is transient) and return its parsed answer."""
-        result: T = Retrying(**self._retry_policy(operation))(self._attempt, operation)
+        result: T = Retrying(sleep=self.sleep, **self._retry_policy(operation))(self._attempt, operation)
         return result
 
     def close(self) -> None:
@@ -178,15 +185,22 @@ class VVPClient(_ClientBase):
 
 
 class AsyncVVPClient(_ClientBase):
-    """Asynchronous client for triggers: one pooled ``httpx.AsyncClient`` for its lifetime."""
+    """Asynchronous client for triggers: one pooled ``httpx.AsyncClient`` for its lifetime.
 
-    def __init__(self, settings: ClientSettings) -> None:
+    :param settings: where and how to call.
+    :param transport: the httpx transport to send with; httpx's default by default.
+    """
+
+    sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
+
+    def __init__(self, settings: ClientSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(settings)
-        self.http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False)
+        self.http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, transport=transport)
 
     async def call(self, operation: Operation[T]) -> T:
         """Send ``operation`` (retrying what is transient) and return its parsed answer."""
-        result: T = await AsyncRetrying(**self._retry_policy(operation))(self._attempt, operation)
+        retrying = AsyncRetrying(sleep=self.sleep, **self._retry_policy(operation))
+        result: T = await retrying(self._attempt, operation)
         return result
 
     async def aclose(self) -> None:

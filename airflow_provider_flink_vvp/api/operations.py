@@ -99,6 +99,10 @@ def list_deployments(
 def namespace_path(namespace: str, *segments: str) -> str:
     """``/api/v2/namespaces/{namespace}/...`` with every segment encoded whole (``a/b`` -> ``a%2Fb``)."""
     _require(namespace=namespace)
+    for segment in (namespace, *segments):
+        # HTTP clients and proxies resolve dot segments, which would send the request to another route.
+        if segment in (".", ".."):
+            raise VVPConfigurationError(f"{segment!r} cannot be sent as a path segment: use a real name")
     return "/".join([NAMESPACES_PATH, *(percent_encode(part) for part in (namespace, *segments))])
 
 
