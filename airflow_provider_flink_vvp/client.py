@@ -20,6 +20,7 @@ import httpx
 import requests
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
+from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_flink_vvp import __version__
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError, VVPConnectionError, VVPError
@@ -112,7 +113,7 @@ class _ClientBase:
             user_agent=USER_AGENT,
         )
 
-    def _retry_policy(self, operation: Operation[Any]) -> dict[str, Any]:
+    def _retry_policy(self, operation: Operation[Any], *, idempotent: bool) -> dict[str, Any]:
         limit = self.settings.retry_limit
 
         def log_retry(state: RetryCallState) -> None:
@@ -130,7 +131,9 @@ class _ClientBase:
         return {
             "stop": stop_after_attempt(limit),
             "wait": _RetryWait(self.settings.retry_delay),
-            "retry": retry_if_exception(lambda error: isinstance(error, VVPError) and error.retryable),
+            "retry": retry_if_exception(
+                lambda error: isinstance(error, VVPError) and error.retryable_for(idempotent=idempotent)
+            ),
             "before_sleep": log_retry,
             "reraise": True,
         }
@@ -139,11 +142,14 @@ class _ClientBase:
         envelope = parse_envelope(status=status, headers=headers, body=body, action=operation.action)
         return operation.parse(envelope, operation.action)
 
-    def _connection_error(self, operation: Operation[Any], error: Exception, timed_out: bool) -> VVPConnectionError:
-        what = f"no answer within {self.settings.timeout:g} s" if timed_out else "could not connect"
+    def _connection_error(
+        self, operation: Operation[Any], error: Exception, *, timed_out: bool, sent: bool
+    ) -> VVPConnectionError:
+        what = f"no answer within {self.settings.timeout:g} s from" if timed_out else "could not connect to"
         return VVPConnectionError(
-            f"{operation.action}: {what} to {self.settings.base_url} ({type(error).__name__}: {error}). "
-            "Check the connection's endpoint and the network."
+            f"{operation.action}: {what} {self.settings.base_url} ({type(error).__name__}: {error}). "
+            "Check the connection's endpoint and the network.",
+            sent=sent,
         )
 
 
@@ -162,7 +168,28 @@ class VVPClient(_ClientBase):
 
     def call(self, operation: Operation[T]) -> T:
         """Send ``operation`` (retrying what is transient) and return its parsed answer."""
-        result: T = Retrying(sleep=self.sleep, **self._retry_policy(operation))(self._attempt, operation)
+        policy = self._retry_policy(operation, idempotent=operation.idempotent)
+        result: T = Retrying(sleep=self.sleep, **policy)(self._attempt, operation)
+        return result
+
+    def call_or_confirm(self, operation: Operation[T], confirm: Callable[[], T | None]) -> T:
+        """Send a state-changing ``operation`` so that it acts at most once.
+
+        When its answer is lost (a timeout, a reset, a 5xx), ``confirm()`` looks for its effect
+        (a new job, a stopping job) and returns the result it finds, or None, and only then is
+        the operation sent again.
+        """
+
+        def attempt(operation: Operation[T]) -> T:
+            try:
+                return self._attempt(operation)
+            except VVPError as error:
+                if error.retryable and error.maybe_ran and (confirmed := confirm()) is not None:
+                    return confirmed
+                raise
+
+        # Every repeat is safe now: confirm() has ruled out that the previous attempt ran.
+        result: T = Retrying(sleep=self.sleep, **self._retry_policy(operation, idempotent=True))(attempt, operation)
         return result
 
     def close(self) -> None:
@@ -180,7 +207,9 @@ class VVPClient(_ClientBase):
                 allow_redirects=False,
             )
         except (requests.ConnectionError, requests.Timeout) as error:
-            raise self._connection_error(operation, error, isinstance(error, requests.Timeout)) from error
+            raise self._connection_error(
+                operation, error, timed_out=isinstance(error, requests.Timeout), sent=_may_have_been_sent(error)
+            ) from error
         return self._answer(operation, response.status_code, response.headers, response.content)
 
 
@@ -199,7 +228,7 @@ class AsyncVVPClient(_ClientBase):
 
     async def call(self, operation: Operation[T]) -> T:
         """Send ``operation`` (retrying what is transient) and return its parsed answer."""
-        retrying = AsyncRetrying(sleep=self.sleep, **self._retry_policy(operation))
+        retrying = AsyncRetrying(sleep=self.sleep, **self._retry_policy(operation, idempotent=operation.idempotent))
         result: T = await retrying(self._attempt, operation)
         return result
 
@@ -213,5 +242,18 @@ class AsyncVVPClient(_ClientBase):
                 request.method, request.url, headers=request.headers, content=request.body or None
             )
         except httpx.TransportError as error:
-            raise self._connection_error(operation, error, isinstance(error, httpx.TimeoutException)) from error
+            raise self._connection_error(
+                operation,
+                error,
+                timed_out=isinstance(error, httpx.TimeoutException),
+                sent=not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout),
+            ) from error
         return self._answer(operation, response.status_code, response.headers, response.content)
+
+
+def _may_have_been_sent(error: requests.RequestException) -> bool:
+    """False only when requests never opened the connection (refused, or timed out connecting)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return not isinstance(reason, NewConnectionError)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 THROTTLING_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api"})
-RETRYABLE_CODES = THROTTLING_CODES | {"ServiceUnavailable", "InternalError", "SignatureNonceUsed"}
+# Refused at the gateway, before the operation ran: safe to repeat even for a start or a stop.
+REFUSED_BEFORE_RUNNING_CODES = THROTTLING_CODES | {"SignatureNonceUsed"}
+RETRYABLE_CODES = REFUSED_BEFORE_RUNNING_CODES | {"ServiceUnavailable", "InternalError"}
 
 _HINTS = {
     "SignatureDoesNotMatch": "The AccessKey Secret does not belong to this AccessKey ID: check the connection's "
@@ -19,9 +21,17 @@ _PERMISSION_CODES = frozenset({"Forbidden.RAM", "Forbidden", "NoPermission"})
 
 
 class VVPError(Exception):
-    """Base of every error this provider raises about the VVP service."""
+    """Base of every error this provider raises about the VVP service.
+
+    ``retryable``: the same request may succeed later. ``maybe_ran``: the service may have run the
+    operation although no success came back, so a start or a stop must check before repeating.
+    """
 
     retryable = False
+    maybe_ran = False
+
+    def retryable_for(self, *, idempotent: bool) -> bool:
+        return self.retryable and (idempotent or not self.maybe_ran)
 
 
 class VVPApiError(VVPError):
@@ -58,6 +68,10 @@ class VVPApiError(VVPError):
         return self.code in RETRYABLE_CODES or self.http_status >= 500
 
     @property
+    def maybe_ran(self) -> bool:  # type: ignore[override]
+        return self.http_status >= 500 and self.code not in REFUSED_BEFORE_RUNNING_CODES
+
+    @property
     def hint(self) -> str | None:
         if self.code in _PERMISSION_CODES:
             needed = f"stream:{self.action}" if self.action else "the stream:<Action> permission"
@@ -75,9 +89,16 @@ class VVPApiError(VVPError):
 
 
 class VVPConnectionError(VVPError):
-    """The request did not get an answer: connection refused or reset, or no response within the timeout."""
+    """The request did not get an answer: connection refused or reset, or no response within the timeout.
+
+    :param sent: whether the request may have reached the service (False when the connection was never made).
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.maybe_ran = sent
 
 
 class VVPConfigurationError(VVPError, ValueError):

@@ -80,3 +80,62 @@ class Deployment:
             job_summary=JobSummary.from_api(summary) if isinstance(summary, Mapping) else None,
             raw=raw,
         )
+
+
+JOB_STATUSES = ("STARTING", "RUNNING", "CANCELLING", "FAILED", "CANCELLED", "FINISHED")
+TERMINAL_JOB_STATUSES = frozenset({"FAILED", "CANCELLED", "FINISHED"})
+ACTIVE_JOB_STATUSES = frozenset({"STARTING", "RUNNING"})
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """Why a job failed, as ``status.failure`` says."""
+
+    reason: str | None
+    message: str | None
+    failed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run of a deployment.
+
+    ``status`` is ``status.currentJobStatus``: STARTING, RUNNING, CANCELLING, or the terminal
+    FAILED, CANCELLED, FINISHED.
+    """
+
+    job_id: str
+    deployment_id: str
+    status: str
+    failure: JobFailure | None
+    start_time: datetime | None
+    end_time: datetime | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_JOB_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_JOB_STATUSES
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> Job:
+        status = raw.get("status") or {}
+        failure = status.get("failure")
+        return cls(
+            job_id=str(raw["jobId"]),
+            deployment_id=str(raw.get("deploymentId", "")),
+            status=str(status.get("currentJobStatus") or "UNKNOWN"),
+            failure=JobFailure(
+                reason=failure.get("reason"),
+                message=failure.get("message"),
+                failed_at=parse_epoch(failure.get("failedAt")),
+            )
+            if isinstance(failure, Mapping)
+            else None,
+            start_time=parse_epoch(raw.get("startTime")),
+            end_time=parse_epoch(raw.get("endTime")),
+            raw=raw,
+        )

@@ -7,20 +7,24 @@ into the exact URL and headers to send, signed with a given date and nonce.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
-from airflow_provider_flink_vvp.api.models import Deployment
-from airflow_provider_flink_vvp.api.responses import Envelope, parse_deployments
+from airflow_provider_flink_vvp.api.models import Deployment, Job
+from airflow_provider_flink_vvp.api.responses import Envelope, Page, item_of, items_of, page_of
 from airflow_provider_flink_vvp.api.signing import canonical_query_string, hex_sha256, percent_encode, sign
 
 T = TypeVar("T")
 
 API_VERSION = "2022-07-18"
 NAMESPACES_PATH = "/api/v2/namespaces"
+MAX_PAGE_SIZE = 100
+RESTORE_STRATEGIES = ("NONE", "LATEST_SAVEPOINT", "FROM_SAVEPOINT", "LATEST_STATE")
+STOP_STRATEGIES = ("NONE", "STOP_WITH_SAVEPOINT", "STOP_WITH_DRAIN")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class Operation(Generic[T]):
     headers: Mapping[str, str]
     parse: Callable[[Envelope, str], T] = field(repr=False)
     body: bytes = b""
+    # False for calls that change state (start, stop): repeating one after an answer was lost
+    # could act twice, so the caller re-reads the state instead of blindly retrying.
+    idempotent: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,25 +81,123 @@ def get_deployments_by_name(
             "ignoreResourceSetting": _boolean(ignore_resource_setting),
         },
         headers=workspace_header(workspace),
-        parse=parse_deployments,
+        parse=items_of(Deployment.from_api),
     )
 
 
 def list_deployments(
-    *, namespace: str, workspace: str, page_index: int = 1, page_size: int = 100
-) -> Operation[list[Deployment]]:
+    *, namespace: str, workspace: str, page_index: int = 1, page_size: int = MAX_PAGE_SIZE
+) -> Operation[Page[Deployment]]:
     """ListDeployments: one page of the namespace's deployments."""
-    if not 1 <= page_size <= 100:
-        raise VVPConfigurationError(f"page_size must be between 1 and 100, got {page_size}")
-    if page_index < 1:
-        raise VVPConfigurationError(f"page_index must be 1 or more, got {page_index}")
     return Operation(
         action="ListDeployments",
         method="GET",
         path=namespace_path(namespace, "deployments"),
-        query={"pageIndex": str(page_index), "pageSize": str(page_size)},
+        query=_page_query(page_index, page_size),
         headers=workspace_header(workspace),
-        parse=parse_deployments,
+        parse=page_of(Deployment.from_api),
+    )
+
+
+def get_deployment(*, namespace: str, workspace: str, deployment_id: str) -> Operation[Deployment]:
+    """GetDeployment: one deployment by its ID."""
+    _require(deployment_id=deployment_id)
+    return Operation(
+        action="GetDeployment",
+        method="GET",
+        path=namespace_path(namespace, "deployments", deployment_id),
+        query={},
+        headers=workspace_header(workspace),
+        parse=item_of(Deployment.from_api),
+    )
+
+
+def start_job_with_params(
+    *,
+    namespace: str,
+    workspace: str,
+    deployment_id: str,
+    restore_strategy: str = "LATEST_STATE",
+    savepoint_id: str | None = None,
+    allow_non_restored_state: bool | None = None,
+    job_start_time_in_ms: int | None = None,
+    local_variables: Mapping[str, str] | None = None,
+) -> Operation[Job]:
+    """StartJobWithParams: start a job of the deployment, restored as ``restore_strategy`` says."""
+    _require(deployment_id=deployment_id)
+    if restore_strategy not in RESTORE_STRATEGIES:
+        raise VVPConfigurationError(
+            f"restore_strategy must be one of {', '.join(RESTORE_STRATEGIES)}, got {restore_strategy!r}"
+        )
+    if (restore_strategy == "FROM_SAVEPOINT") != bool(savepoint_id):
+        raise VVPConfigurationError(
+            "savepoint_id is required with restore_strategy FROM_SAVEPOINT and only with it, "
+            f"got restore_strategy {restore_strategy!r} and savepoint_id {savepoint_id!r}"
+        )
+    strategy: dict[str, Any] = {"kind": restore_strategy}
+    optional = {
+        "savepointId": savepoint_id,
+        "allowNonRestoredState": allow_non_restored_state,
+        "jobStartTimeInMs": job_start_time_in_ms,
+    }
+    strategy.update({key: value for key, value in optional.items() if value is not None})
+    body: dict[str, Any] = {"deploymentId": deployment_id, "restoreStrategy": strategy}
+    if local_variables:
+        body["localVariables"] = [{"name": str(k), "value": str(v)} for k, v in local_variables.items()]
+    return Operation(
+        action="StartJobWithParams",
+        method="POST",
+        path=namespace_path(namespace, "jobs:start"),
+        query={},
+        headers=workspace_header(workspace),
+        parse=item_of(Job.from_api),
+        body=_json(body),
+        idempotent=False,
+    )
+
+
+def stop_job(*, namespace: str, workspace: str, job_id: str, stop_strategy: str = "NONE") -> Operation[Job]:
+    """StopJob: stop a job, with a savepoint or a drain if asked."""
+    _require(job_id=job_id)
+    if stop_strategy not in STOP_STRATEGIES:
+        raise VVPConfigurationError(f"stop_strategy must be one of {', '.join(STOP_STRATEGIES)}, got {stop_strategy!r}")
+    return Operation(
+        action="StopJob",
+        method="POST",
+        path=namespace_path(namespace, "jobs", f"{job_id}:stop"),
+        query={},
+        headers=workspace_header(workspace),
+        parse=item_of(Job.from_api),
+        body=_json({"stopStrategy": stop_strategy}),
+        idempotent=False,
+    )
+
+
+def get_job(*, namespace: str, workspace: str, job_id: str) -> Operation[Job]:
+    """GetJob: one job by its ID."""
+    _require(job_id=job_id)
+    return Operation(
+        action="GetJob",
+        method="GET",
+        path=namespace_path(namespace, "jobs", job_id),
+        query={},
+        headers=workspace_header(workspace),
+        parse=item_of(Job.from_api),
+    )
+
+
+def list_jobs(
+    *, namespace: str, workspace: str, deployment_id: str, page_index: int = 1, page_size: int = MAX_PAGE_SIZE
+) -> Operation[Page[Job]]:
+    """ListJobs: one page of a deployment's jobs."""
+    _require(deployment_id=deployment_id)
+    return Operation(
+        action="ListJobs",
+        method="GET",
+        path=namespace_path(namespace, "jobs"),
+        query={"deploymentId": deployment_id, **_page_query(page_index, page_size)},
+        headers=workspace_header(workspace),
+        parse=page_of(Job.from_api),
     )
 
 
@@ -156,6 +261,18 @@ def prepare(
     query = canonical_query_string(operation.query)
     url = f"{base_url}{operation.path}" + (f"?{query}" if query else "")
     return PreparedRequest(method=operation.method, url=url, headers=headers, body=operation.body)
+
+
+def _page_query(page_index: int, page_size: int) -> dict[str, str]:
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise VVPConfigurationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    if page_index < 1:
+        raise VVPConfigurationError(f"page_index must be 1 or more, got {page_index}")
+    return {"pageIndex": str(page_index), "pageSize": str(page_size)}
+
+
+def _json(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _boolean(value: bool) -> str:

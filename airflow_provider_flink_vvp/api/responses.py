@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPApiError
-from airflow_provider_flink_vvp.api.models import Deployment
 
 T = TypeVar("T")
 
@@ -75,14 +74,59 @@ def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, acti
     )
 
 
-def parse_items(envelope: Envelope, action: str, item: Callable[[Mapping[str, Any]], T]) -> list[T]:
-    """Each element of a list ``data`` as a model; a malformed one raises VVPApiError ``InvalidResponse``."""
-    data = envelope.data if envelope.data is not None else []
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list operation."""
+
+    items: list[T]
+    page_index: int
+    page_size: int
+    total_size: int
+
+
+def items_of(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Envelope, str], list[T]]:
+    """A parser of a list ``data`` into models."""
+
+    def parse(envelope: Envelope, action: str) -> list[T]:
+        return _read(envelope, action, lambda: [model(element) for element in _list(envelope.data)])
+
+    return parse
+
+
+def item_of(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Envelope, str], T]:
+    """A parser of an object ``data`` into a model."""
+
+    def parse(envelope: Envelope, action: str) -> T:
+        return _read(envelope, action, lambda: model(_object(envelope.data)))
+
+    return parse
+
+
+def page_of(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Envelope, str], Page[T]]:
+    """A parser of a list ``data`` and its paging fields into a :class:`Page`."""
+    items = items_of(model)
+
+    def parse(envelope: Envelope, action: str) -> Page[T]:
+        listed = items(envelope, action)
+        return _read(
+            envelope,
+            action,
+            lambda: Page(
+                items=listed,
+                page_index=int(envelope.page_index or 1),
+                page_size=int(envelope.page_size or len(listed)),
+                total_size=int(envelope.total_size if envelope.total_size is not None else len(listed)),
+            ),
+        )
+
+    return parse
+
+
+def _read(envelope: Envelope, action: str, read: Callable[[], T]) -> T:
+    """``read()``, with a malformed ``data`` reported as VVPApiError ``InvalidResponse`` and its requestId."""
     try:
-        if not isinstance(data, list):
-            raise TypeError(f"data is a {type(data).__name__}, not a list")
-        return [item(element) for element in data]
-    except (KeyError, TypeError, ValueError) as exc:
+        return read()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise VVPApiError(
             code="InvalidResponse",
             message=f"the response's data cannot be read ({type(exc).__name__}: {exc})",
@@ -92,8 +136,18 @@ def parse_items(envelope: Envelope, action: str, item: Callable[[Mapping[str, An
         ) from exc
 
 
-def parse_deployments(envelope: Envelope, action: str) -> list[Deployment]:
-    return parse_items(envelope, action, Deployment.from_api)
+def _list(data: Any) -> list[Any]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise TypeError(f"data is a {type(data).__name__}, not a list")
+    return data
+
+
+def _object(data: Any) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"data is a {type(data).__name__}, not an object")
+    return data
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -9,10 +9,11 @@ import pytest
 
 from airflow_provider_flink_vvp.api import Deployment, JobSummary, VVPApiError
 from airflow_provider_flink_vvp.api.models import parse_epoch
-from airflow_provider_flink_vvp.api.responses import parse_deployments, parse_envelope
+from airflow_provider_flink_vvp.api.responses import items_of, parse_envelope
 
 SEED = Path(__file__).parent.parent / "data" / "GetDeploymentsByName.response.json"
 ACTION = "GetDeploymentsByName"
+parse_deployments = items_of(Deployment.from_api)
 
 
 def envelope_of(document: Any, status: int = 200, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
