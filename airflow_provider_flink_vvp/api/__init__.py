@@ -10,16 +10,30 @@ from airflow_provider_flink_vvp.api.errors import (
     VVPConnectionError,
     VVPError,
 )
-from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, Deployment, JobSummary
+from airflow_provider_flink_vvp.api.models import (
+    JOB_STATUSES,
+    JOB_SUMMARY_STATES,
+    TERMINAL_JOB_STATUSES,
+    Deployment,
+    Job,
+    JobFailure,
+    JobSummary,
+)
 from airflow_provider_flink_vvp.api.operations import Credentials, Operation, PreparedRequest
+from airflow_provider_flink_vvp.api.responses import Page
 
 __all__ = [
+    "JOB_STATUSES",
     "JOB_SUMMARY_STATES",
+    "TERMINAL_JOB_STATUSES",
     "Credentials",
     "Deployment",
     "DeploymentNotFoundError",
+    "Job",
+    "JobFailure",
     "JobSummary",
     "Operation",
+    "Page",
     "PreparedRequest",
     "VVPApiError",
     "VVPConfigurationError",

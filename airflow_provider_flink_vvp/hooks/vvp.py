@@ -13,7 +13,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPApiError, VVPConfigurationError, VVPError
-from airflow_provider_flink_vvp.api.models import Deployment
+from airflow_provider_flink_vvp.api.models import Deployment, Job
 from airflow_provider_flink_vvp.api.operations import Credentials, Operation
 from airflow_provider_flink_vvp.client import (
     DEFAULT_RETRY_DELAY,
@@ -248,6 +248,109 @@ class FlinkVVPHook(BaseHook):
         )
         return _latest(deployments, deployment_name, (await self.aget_config()).target(namespace, workspace))
 
+    def get_job(self, job_id: str, *, namespace: str | None = None, workspace: str | None = None) -> Job:
+        """A job by its ID (GetJob).
+
+        :param job_id: the job's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        return self.get_conn().call(_job(self.config, job_id, namespace, workspace))
+
+    async def aget_job(self, job_id: str, *, namespace: str | None = None, workspace: str | None = None) -> Job:
+        """Async :meth:`get_job`."""
+        operation = _job(await self.aget_config(), job_id, namespace, workspace)
+        return await (await self.aget_conn()).call(operation)
+
+    def list_jobs(self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None) -> list[Job]:
+        """Every job of a deployment, all pages (ListJobs).
+
+        :param deployment_id: the deployment's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        namespace, workspace = self.config.target(namespace, workspace)
+        jobs: list[Job] = []
+        page_index = 1
+        while True:
+            page = self.get_conn().call(
+                operations.list_jobs(
+                    namespace=namespace, workspace=workspace, deployment_id=deployment_id, page_index=page_index
+                )
+            )
+            jobs.extend(page.items)
+            if not page.items or len(jobs) >= page.total_size:
+                return jobs
+            page_index += 1
+
+    def start_job(
+        self,
+        deployment_id: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        restore_strategy: str = "LATEST_STATE",
+        savepoint_id: str | None = None,
+        allow_non_restored_state: bool | None = None,
+        local_variables: Mapping[str, str] | None = None,
+    ) -> Job:
+        """Start a job of the deployment (StartJobWithParams); one call never starts two jobs.
+
+        When the answer to the start is lost, the deployment's jobs are read again: a job that was
+        not there before is the one this call started, and the start is not sent again.
+
+        :param deployment_id: the deployment's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        :param restore_strategy: NONE, LATEST_SAVEPOINT, FROM_SAVEPOINT (with ``savepoint_id``) or LATEST_STATE.
+        :param savepoint_id: the savepoint to restore with FROM_SAVEPOINT.
+        :param allow_non_restored_state: skip state that cannot be mapped to the new job graph.
+        :param local_variables: values for the deployment's ``${name}`` variables.
+        """
+        namespace, workspace = self.config.target(namespace, workspace)
+        operation = operations.start_job_with_params(
+            namespace=namespace,
+            workspace=workspace,
+            deployment_id=deployment_id,
+            restore_strategy=restore_strategy,
+            savepoint_id=savepoint_id,
+            allow_non_restored_state=allow_non_restored_state,
+            local_variables=local_variables,
+        )
+        known = {job.job_id for job in self.list_jobs(deployment_id, namespace=namespace, workspace=workspace)}
+
+        def started_meanwhile() -> Job | None:
+            jobs = self.list_jobs(deployment_id, namespace=namespace, workspace=workspace)
+            return next((job for job in jobs if job.job_id not in known), None)
+
+        return self.get_conn().call_or_confirm(operation, started_meanwhile)
+
+    def stop_job(
+        self,
+        job_id: str,
+        *,
+        stop_strategy: str = "NONE",
+        namespace: str | None = None,
+        workspace: str | None = None,
+    ) -> Job:
+        """Stop a job (StopJob); when the answer is lost, the job is read again before a second stop.
+
+        :param job_id: the job's ID.
+        :param stop_strategy: NONE, STOP_WITH_SAVEPOINT or STOP_WITH_DRAIN.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        namespace, workspace = self.config.target(namespace, workspace)
+        operation = operations.stop_job(
+            namespace=namespace, workspace=workspace, job_id=job_id, stop_strategy=stop_strategy
+        )
+
+        def stopping_meanwhile() -> Job | None:
+            job = self.get_job(job_id, namespace=namespace, workspace=workspace)
+            return None if job.is_active else job
+
+        return self.get_conn().call_or_confirm(operation, stopping_meanwhile)
+
     def test_connection(self) -> tuple[bool, str]:
         """Make one authenticated call (ListDeployments, one item) so the UI's Test button tells the truth."""
         try:
@@ -298,6 +401,11 @@ def _deployments_by_name(
         ignore_job_summary=ignore_job_summary,
         ignore_resource_setting=ignore_resource_setting,
     )
+
+
+def _job(config: HookConfig, job_id: str, namespace: str | None, workspace: str | None) -> Operation[Job]:
+    namespace, workspace = config.target(namespace, workspace)
+    return operations.get_job(namespace=namespace, workspace=workspace, job_id=job_id)
 
 
 def _latest(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:
