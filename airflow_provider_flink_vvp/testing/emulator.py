@@ -1,0 +1,111 @@
+"""Command line: ``python -m airflow_provider_flink_vvp.testing.emulator --port 0 --state state.json``.
+
+The first line on stdout is the URL it listens on; it serves until SIGINT or SIGTERM and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from airflow_provider_flink_vvp.testing.faults import DEFAULT_RETRY_AFTER_MS, FaultInjector, FaultKind
+from airflow_provider_flink_vvp.testing.harness import VVPEmulator
+from airflow_provider_flink_vvp.testing.state import EmulatorState, JobDurations, StateError
+
+_RATE_FLAGS = {
+    FaultKind.THROTTLE: "--throttle-rate",
+    FaultKind.UNAVAILABLE: "--unavailable-rate",
+    FaultKind.INTERNAL_ERROR: "--internal-error-rate",
+    FaultKind.DROP: "--drop-rate",
+    FaultKind.HTML: "--html-rate",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    durations = JobDurations(
+        starting=options.starting_seconds,
+        batch_running=options.batch_running_seconds,
+        cancelling=options.cancelling_seconds,
+    )
+    try:
+        state = (
+            EmulatorState.from_file(options.state, job_durations=durations)
+            if options.state
+            else EmulatorState(job_durations=durations)
+        )
+        for pair in options.access_key:
+            key_id, _, secret = pair.partition(":")
+            state.add_access_key(key_id, secret)
+        faults = FaultInjector(
+            rates={kind: getattr(options, _rate_dest(kind)) for kind in _RATE_FLAGS},
+            latency_ms=options.latency_ms,
+            latency_rate=options.latency_rate,
+            retry_after_ms=options.retry_after_ms,
+            seed=options.seed,
+        )
+    except (OSError, ValueError, StateError) as exc:
+        print(f"cannot start the emulator: {exc}", file=sys.stderr)
+        return 2
+
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    emulator = VVPEmulator(state, host=options.host, port=options.port, faults=faults, verbose=options.verbose)
+    try:
+        emulator.start()
+    except OSError as exc:
+        print(f"cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(emulator.url, flush=True)
+        stopping.wait()
+    finally:
+        emulator.stop()
+    return 0
+
+
+def _rate_dest(kind: FaultKind) -> str:
+    return f"{kind.value}_rate"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_flink_vvp.testing.emulator",
+        description="A local emulator of the Realtime Compute for Apache Flink (VVP) OpenAPI.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--state", help="state file: JSON with access_keys, deployments and jobs")
+    parser.add_argument(
+        "--access-key", action="append", default=[], metavar="ID:SECRET", help="accept this AccessKey (repeatable)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    faults = parser.add_argument_group("faults", "share of requests (0 to 1) that fail each way")
+    for kind, flag in _RATE_FLAGS.items():
+        faults.add_argument(
+            flag, dest=_rate_dest(kind), type=float, default=0.0, metavar="RATE", help=f"{kind.value} faults"
+        )
+    faults.add_argument("--latency-ms", type=int, default=0, help="delay added to requests, in milliseconds")
+    faults.add_argument("--latency-rate", type=float, default=1.0, help="share of requests delayed (default all)")
+    faults.add_argument(
+        "--retry-after-ms", type=int, default=DEFAULT_RETRY_AFTER_MS, help="x-acs-retry-after of throttled requests"
+    )
+    faults.add_argument("--seed", type=int, help="seed of the fault draws, for repeatable runs")
+    jobs = parser.add_argument_group("jobs", "seconds a started or stopped job spends in each passing state")
+    jobs.add_argument("--starting-seconds", type=float, default=JobDurations.starting)
+    jobs.add_argument("--batch-running-seconds", type=float, default=JobDurations.batch_running)
+    jobs.add_argument("--cancelling-seconds", type=float, default=JobDurations.cancelling)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

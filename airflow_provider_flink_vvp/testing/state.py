@@ -1,0 +1,497 @@
+"""What the emulator knows: access keys, deployments, jobs and a clock. Nothing here speaks HTTP.
+
+Jobs move through a timeline of states on the state's clock, so a test that uses a
+:class:`ManualClock` decides exactly when a job leaves STARTING. A deployment's
+``jobSummary`` is computed on every read: the counts it was loaded with (its history)
+plus its emulated jobs counted by their state now.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, parse_epoch
+from airflow_provider_flink_vvp.api.operations import RESTORE_STRATEGIES, STOP_STRATEGIES
+
+RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
+_REQUIRED_DEPLOYMENT_FIELDS = ("deploymentId", "name", "namespace", "workspace", "createdAt")
+
+
+class JobStatus(StrEnum):
+    """``status.currentJobStatus`` of a job."""
+
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.CANCELLED, JobStatus.FINISHED, JobStatus.FAILED)
+
+
+class StateError(Exception):
+    """A request the state refuses; ``code`` is the API's ``errorCode``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class NotFoundError(StateError):
+    """A workspace, namespace, deployment or job that does not exist."""
+
+
+class InvalidArgumentError(StateError):
+    """An input that is missing or malformed."""
+
+
+class ConflictError(StateError):
+    """An operation the object's current state does not allow (stopping a finished job)."""
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+
+class SystemClock:
+    """Real time."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+class ManualClock:
+    """A clock that moves only when told; it starts at the real time, to the second."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = float(int(time.time()) if start is None else start)
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move forward by ``seconds`` and return the new time."""
+        if seconds < 0:
+            raise ValueError(f"a clock cannot go back, got {seconds} seconds")
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A state a job holds for ``seconds`` (None: for good)."""
+
+    status: JobStatus
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class JobDurations:
+    """How long the emulator's own jobs stay in each passing state, in seconds of its clock."""
+
+    starting: float = 1.0
+    batch_running: float = 5.0
+    cancelling: float = 1.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list and the size of the whole list."""
+
+    items: list[dict[str, Any]]
+    index: int
+    size: int
+    total: int
+
+
+class _Job:
+    """A job's stored JSON and the timeline its status follows from ``since`` on."""
+
+    def __init__(self, raw: dict[str, Any], timeline: Sequence[Phase], since: float) -> None:
+        self.raw = raw
+        self.timeline = tuple(timeline)
+        self.since = since
+
+    def status_at(self, now: float) -> tuple[JobStatus, float]:
+        """The status at ``now`` and the time that status began."""
+        began = self.since
+        for phase in self.timeline[:-1]:
+            assert phase.seconds is not None  # only the last phase may last for good (checked on entry)
+            if now < began + phase.seconds:
+                return phase.status, began
+            began += phase.seconds
+        return self.timeline[-1].status, began
+
+    def view(self, now: float) -> dict[str, Any]:
+        """The job as the API returns it at ``now``."""
+        status, began = self.status_at(now)
+        job = _copy_object(self.raw)
+        details = job.setdefault("status", {})
+        details["currentJobStatus"] = status.value
+        if status is JobStatus.RUNNING:
+            details.setdefault("running", {"observedFlinkJobStatus": "RUNNING", "observedFlinkJobRestarts": 0})
+        else:
+            details.pop("running", None)
+        if status is JobStatus.FAILED:
+            details.setdefault(
+                "failure",
+                {
+                    "reason": "EmulatedFailure",
+                    "message": "the emulator's timeline failed this job",
+                    "failedAt": _millis(began),
+                },
+            )
+        if status.terminal and job.get("endTime") is None:
+            job["endTime"] = _millis(began)
+        return job
+
+
+class EmulatorState:
+    """Access keys, deployments and jobs, safe to use from many threads.
+
+    Namespaces and workspaces exist when a deployment lives in them or after
+    :meth:`add_namespace`.
+    """
+
+    def __init__(self, *, clock: Clock | None = None, job_durations: JobDurations | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.job_durations = job_durations or JobDurations()
+        self.access_keys: dict[str, str] = {}
+        self._deployments: dict[str, dict[str, Any]] = {}
+        self._jobs: dict[str, _Job] = {}
+        self._namespaces: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_document(
+        cls, document: Mapping[str, Any], *, clock: Clock | None = None, job_durations: JobDurations | None = None
+    ) -> EmulatorState:
+        """A state from the state file's JSON: ``access_keys``, ``deployments`` and ``jobs``."""
+        state = cls(clock=clock, job_durations=job_durations)
+        keys = document.get("access_keys", {})
+        if not isinstance(keys, Mapping):
+            raise InvalidArgumentError("InvalidStateFile", "access_keys must be an object of id: secret")
+        for key_id, secret in keys.items():
+            state.add_access_key(str(key_id), str(secret))
+        for deployment in _list_of_objects(document, "deployments"):
+            state.add_deployment(deployment)
+        for job in _list_of_objects(document, "jobs"):
+            timeline = job.get("timeline")
+            state.add_job({k: v for k, v in job.items() if k != "timeline"}, timeline=timeline)
+        return state
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, *, clock: Clock | None = None, job_durations: JobDurations | None = None
+    ) -> EmulatorState:
+        return cls.from_document(
+            json.loads(Path(path).read_text(encoding="utf-8")), clock=clock, job_durations=job_durations
+        )
+
+    def add_access_key(self, access_key_id: str, secret: str) -> None:
+        with self._lock:
+            self.access_keys[access_key_id] = secret
+
+    def secret_of(self, access_key_id: str) -> str | None:
+        with self._lock:
+            return self.access_keys.get(access_key_id)
+
+    def add_namespace(self, workspace: str, namespace: str) -> None:
+        with self._lock:
+            self._namespaces.add((workspace, namespace))
+
+    def add_deployment(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a deployment exactly as the API returns it; returns the stored copy."""
+        missing = [name for name in _REQUIRED_DEPLOYMENT_FIELDS if not deployment.get(name)]
+        if missing:
+            raise InvalidArgumentError("InvalidDeployment", f"a deployment needs {', '.join(missing)}")
+        try:
+            parse_epoch(deployment["createdAt"])
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                "InvalidDeployment", f"createdAt is not an epoch time: {deployment['createdAt']!r}"
+            ) from exc
+        stored = _copy_object(deployment)
+        with self._lock:
+            self._deployments[str(stored["deploymentId"])] = stored
+            self._namespaces.add((str(stored["workspace"]), str(stored["namespace"])))
+        return _copy_object(stored)
+
+    def add_job(self, job: Mapping[str, Any], *, timeline: Iterable[Sequence[Any]] | None = None) -> dict[str, Any]:
+        """Store a job of a known deployment; it follows ``timeline`` ([state, seconds or None], ...)
+        from now on, or holds its ``status.currentJobStatus`` for good. Returns its view now."""
+        raw = _copy_object(job)
+        if not raw.get("jobId"):
+            raise InvalidArgumentError("InvalidJob", "a job needs a jobId")
+        phases = _phases(timeline) if timeline is not None else [Phase(_job_status(raw), None)]
+        with self._lock:
+            if str(raw.get("deploymentId")) not in self._deployments:
+                raise NotFoundError("DeploymentNotFound", f"job {raw['jobId']} names an unknown deployment")
+            now = self.clock.now()
+            stored = _Job(raw, phases, now)
+            self._jobs[str(raw["jobId"])] = stored
+            return stored.view(now)
+
+    def deployments_by_name(
+        self, workspace: str, namespace: str, name: str, *, job_summary: bool = True, resource_settings: bool = True
+    ) -> list[dict[str, Any]]:
+        """Every deployment with this name, newest first by ``createdAt``."""
+        with self._lock:
+            self._check_namespace(workspace, namespace)
+            found = [d for d in self._in_namespace(workspace, namespace) if d["name"] == name]
+            return [self._view(d, job_summary, resource_settings) for d in _newest_first(found)]
+
+    def deployment(self, workspace: str, namespace: str, deployment_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._view(self._deployment(workspace, namespace, deployment_id), True, True)
+
+    def list_deployments(
+        self,
+        workspace: str,
+        namespace: str,
+        *,
+        page_index: int,
+        page_size: int,
+        name: str | None = None,
+        execution_mode: str | None = None,
+        status: str | None = None,
+    ) -> Page:
+        """A page of the namespace's deployments, newest first; ``status`` is that of each one's newest job."""
+        with self._lock:
+            self._check_namespace(workspace, namespace)
+            now = self.clock.now()
+            found = [
+                d
+                for d in self._in_namespace(workspace, namespace)
+                if (name is None or d["name"] == name)
+                and (execution_mode is None or d.get("executionMode") == execution_mode)
+                and (status is None or self._latest_job_status(d["deploymentId"], now) == status)
+            ]
+            return _page([self._view(d, True, True) for d in _newest_first(found)], page_index, page_size)
+
+    def start_job(
+        self,
+        workspace: str,
+        namespace: str,
+        deployment_id: str,
+        *,
+        restore_strategy: Mapping[str, Any] | None = None,
+        local_variables: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """A new job of the deployment: STARTING, then RUNNING (then FINISHED for a BATCH deployment)."""
+        strategy = dict(restore_strategy or {"kind": "NONE"})
+        if strategy.get("kind") not in RESTORE_STRATEGIES:
+            raise InvalidArgumentError("InvalidParameter", f"restoreStrategy.kind must be one of {RESTORE_STRATEGIES}")
+        if strategy["kind"] == "FROM_SAVEPOINT" and not strategy.get("savepointId"):
+            raise InvalidArgumentError("InvalidParameter", "restoreStrategy FROM_SAVEPOINT needs a savepointId")
+        if not all(isinstance(v, Mapping) and isinstance(v.get("name"), str) for v in local_variables):
+            raise InvalidArgumentError("InvalidParameter", "localVariables must be a list of {name, value}")
+        durations = self.job_durations
+        with self._lock:
+            deployment = self._deployment(workspace, namespace, deployment_id)
+            now = self.clock.now()
+            batch = deployment.get("executionMode") == "BATCH"
+            timeline = [
+                Phase(JobStatus.STARTING, durations.starting),
+                Phase(JobStatus.RUNNING, durations.batch_running if batch else None),
+                *([Phase(JobStatus.FINISHED, None)] if batch else []),
+            ]
+            raw = {
+                "jobId": str(uuid.uuid4()),
+                "deploymentId": deployment_id,
+                "deploymentName": deployment["name"],
+                "namespace": namespace,
+                "workspace": workspace,
+                "engineVersion": deployment.get("engineVersion"),
+                "executionMode": deployment.get("executionMode"),
+                "startTime": _millis(now),
+                "endTime": None,
+                "restoreStrategy": strategy,
+                "localVariables": [dict(v) for v in local_variables],
+                "status": {},
+            }
+            job = _Job(raw, timeline, now)
+            self._jobs[raw["jobId"]] = job
+            return job.view(now)
+
+    def stop_job(self, workspace: str, namespace: str, job_id: str, *, stop_strategy: str) -> dict[str, Any]:
+        """Move an active job to CANCELLING, then CANCELLED."""
+        if stop_strategy not in STOP_STRATEGIES:
+            raise InvalidArgumentError("InvalidParameter", f"stopStrategy must be one of {STOP_STRATEGIES}")
+        with self._lock:
+            job = self._job(workspace, namespace, job_id)
+            now = self.clock.now()
+            status, _ = job.status_at(now)
+            if status.terminal:
+                raise ConflictError("JobNotActive", f"job {job_id} is already {status.value}")
+            if status is not JobStatus.CANCELLING:
+                job.timeline = (
+                    Phase(JobStatus.CANCELLING, self.job_durations.cancelling),
+                    Phase(JobStatus.CANCELLED, None),
+                )
+                job.since = now
+            return job.view(now)
+
+    def job(self, workspace: str, namespace: str, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._job(workspace, namespace, job_id).view(self.clock.now())
+
+    def list_jobs(
+        self,
+        workspace: str,
+        namespace: str,
+        deployment_id: str,
+        *,
+        page_index: int,
+        page_size: int,
+        newest_first: bool = True,
+    ) -> Page:
+        """A page of the deployment's jobs, by ``startTime``."""
+        with self._lock:
+            self._deployment(workspace, namespace, deployment_id)
+            now = self.clock.now()
+            jobs = sorted(
+                (job.view(now) for job in self._jobs.values() if job.raw.get("deploymentId") == deployment_id),
+                key=lambda job: job.get("startTime") or 0,
+                reverse=newest_first,
+            )
+            return _page(jobs, page_index, page_size)
+
+    # Helpers below expect the lock to be held.
+
+    def _check_namespace(self, workspace: str, namespace: str) -> None:
+        if not any(known == workspace for known, _ in self._namespaces):
+            raise NotFoundError("WorkspaceNotFound", f"workspace {workspace!r} does not exist")
+        if (workspace, namespace) not in self._namespaces:
+            raise NotFoundError("NamespaceNotFound", f"namespace {namespace!r} does not exist in {workspace!r}")
+
+    def _in_namespace(self, workspace: str, namespace: str) -> list[dict[str, Any]]:
+        return [d for d in self._deployments.values() if (d["workspace"], d["namespace"]) == (workspace, namespace)]
+
+    def _deployment(self, workspace: str, namespace: str, deployment_id: str) -> dict[str, Any]:
+        self._check_namespace(workspace, namespace)
+        deployment = self._deployments.get(deployment_id)
+        if deployment is None or (deployment["workspace"], deployment["namespace"]) != (workspace, namespace):
+            raise NotFoundError("DeploymentNotFound", f"deployment {deployment_id!r} does not exist")
+        return deployment
+
+    def _job(self, workspace: str, namespace: str, job_id: str) -> _Job:
+        self._check_namespace(workspace, namespace)
+        job = self._jobs.get(job_id)
+        deployment = self._deployments.get(str(job.raw.get("deploymentId"))) if job else None
+        if (
+            job is None
+            or deployment is None
+            or (deployment["workspace"], deployment["namespace"])
+            != (
+                workspace,
+                namespace,
+            )
+        ):
+            raise NotFoundError("JobNotFound", f"job {job_id!r} does not exist")
+        return job
+
+    def _latest_job_status(self, deployment_id: str, now: float) -> str | None:
+        jobs = [job for job in self._jobs.values() if job.raw.get("deploymentId") == deployment_id]
+        if not jobs:
+            return None
+        latest = max(jobs, key=lambda job: job.raw.get("startTime") or job.since * 1000)
+        return latest.status_at(now)[0].value
+
+    def _view(self, deployment: Mapping[str, Any], job_summary: bool, resource_settings: bool) -> dict[str, Any]:
+        view = _copy_object(deployment)
+        if job_summary:
+            view["jobSummary"] = self._job_summary(deployment)
+        else:
+            view.pop("jobSummary", None)
+        if not resource_settings:
+            for name in RESOURCE_SETTING_FIELDS:
+                view.pop(name, None)
+        return view
+
+    def _job_summary(self, deployment: Mapping[str, Any]) -> dict[str, int]:
+        history = deployment.get("jobSummary") or {}
+        summary = {state: int(history.get(state) or 0) for state in JOB_SUMMARY_STATES}
+        now = self.clock.now()
+        for job in self._jobs.values():
+            if job.raw.get("deploymentId") == deployment["deploymentId"]:
+                summary[job.status_at(now)[0].value.lower()] += 1
+        return summary
+
+
+def _phases(timeline: Iterable[Sequence[Any]]) -> list[Phase]:
+    """``[["STARTING", 2], ["RUNNING", None]]`` as phases; only the last may last for good."""
+    try:
+        phases = [Phase(JobStatus(status), None if seconds is None else float(seconds)) for status, seconds in timeline]
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            "InvalidJob", f"a timeline is a list of [state, seconds or null] with known states ({exc})"
+        ) from exc
+    if not phases:
+        raise InvalidArgumentError("InvalidJob", "a timeline needs at least one state")
+    if any(phase.seconds is None or phase.seconds < 0 for phase in phases[:-1]):
+        raise InvalidArgumentError("InvalidJob", "only the last state of a timeline may last forever (null)")
+    return phases
+
+
+def _job_status(job: Mapping[str, Any]) -> JobStatus:
+    try:
+        return JobStatus(job["status"]["currentJobStatus"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidArgumentError("InvalidJob", f"job {job['jobId']} needs a known status.currentJobStatus") from exc
+
+
+def _newest_first(deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # sorted() is stable: deployments created in the same second keep the order they were added in.
+    return sorted(deployments, key=_created_seconds, reverse=True)
+
+
+def _created_seconds(deployment: Mapping[str, Any]) -> float:
+    created = parse_epoch(deployment["createdAt"])  # checked on entry, so never raises
+    return created.timestamp() if created else 0.0
+
+
+def _page(items: list[dict[str, Any]], index: int, size: int) -> Page:
+    start = (index - 1) * size
+    return Page(items=items[start : start + size], index=index, size=size, total=len(items))
+
+
+def _list_of_objects(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    items = document.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+        raise InvalidArgumentError("InvalidStateFile", f"{key} must be a list of objects")
+    return items
+
+
+def _copy_object(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON object, a few times faster than copy.deepcopy."""
+    return {key: _copy_json(item) for key, item in value.items()}
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return _copy_object(value)
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value
+
+
+def _millis(epoch_seconds: float) -> int:
+    return int(epoch_seconds * 1000)
