@@ -23,7 +23,13 @@ from tenacity.wait import wait_base, wait_exponential_jitter
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_flink_vvp import __version__
-from airflow_provider_flink_vvp.api.errors import VVPConfigurationError, VVPConnectionError, VVPError
+from airflow_provider_flink_vvp.api.errors import (
+    THROTTLING_CODES,
+    VVPApiError,
+    VVPConfigurationError,
+    VVPConnectionError,
+    VVPError,
+)
 from airflow_provider_flink_vvp.api.operations import (
     Credentials,
     Operation,
@@ -32,6 +38,7 @@ from airflow_provider_flink_vvp.api.operations import (
     prepare,
 )
 from airflow_provider_flink_vvp.api.responses import parse_envelope
+from airflow_provider_flink_vvp.sharing import SharedEndpoint, acquire_endpoint, release_endpoint
 
 T = TypeVar("T")
 
@@ -214,32 +221,74 @@ class VVPClient(_ClientBase):
 
 
 class AsyncVVPClient(_ClientBase):
-    """Asynchronous client for triggers: one pooled ``httpx.AsyncClient`` for its lifetime.
+    """Asynchronous client for triggers.
+
+    Clients of one endpoint in one event loop share its HTTP pool, identical reads and throttling
+    pauses (see :mod:`.sharing`); a client given its own ``transport`` shares nothing.
 
     :param settings: where and how to call.
-    :param transport: the httpx transport to send with; httpx's default by default.
+    :param transport: an httpx transport of its own (for tests); the shared pool by default.
     """
 
     sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
 
     def __init__(self, settings: ClientSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(settings)
-        self.http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, transport=transport)
+        self._transport = transport
+        self._endpoint: SharedEndpoint | None = None
 
-    async def call(self, operation: Operation[T]) -> T:
-        """Send ``operation`` (retrying what is transient) and return its parsed answer."""
+    async def call(self, operation: Operation[T], *, max_age: float = 0.0) -> T:
+        """Send ``operation`` (retrying what is transient) and return its parsed answer.
+
+        :param max_age: for a read, a result fetched up to this many seconds ago (by any client of
+            the same endpoint and AccessKey ID in this event loop) is good enough. Identical reads
+            in flight are always shared.
+        """
+        if not operation.idempotent:
+            return await self._call(operation)
+        key = (
+            self.settings.credentials.access_key_id,
+            operation.action,
+            operation.path,
+            tuple(sorted(operation.query.items())),
+            tuple(sorted(operation.headers.items())),
+        )
+        return await self._shared_endpoint().read(key, max_age, lambda: self._call(operation))
+
+    async def aclose(self) -> None:
+        endpoint, self._endpoint = self._endpoint, None
+        if endpoint is None:
+            return
+        if self._transport is not None:
+            await endpoint.http.aclose()
+        else:
+            await release_endpoint(self.settings.base_url, endpoint)
+
+    def _shared_endpoint(self) -> SharedEndpoint:
+        if self._endpoint is None:
+            self._endpoint = (
+                SharedEndpoint(httpx.AsyncClient(transport=self._transport, follow_redirects=False))
+                if self._transport is not None
+                else acquire_endpoint(self.settings.base_url)
+            )
+        return self._endpoint
+
+    async def _call(self, operation: Operation[T]) -> T:
         retrying = AsyncRetrying(sleep=self.sleep, **self._retry_policy(operation, idempotent=operation.idempotent))
         result: T = await retrying(self._attempt, operation)
         return result
 
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
     async def _attempt(self, operation: Operation[T]) -> T:
+        endpoint = self._shared_endpoint()
+        await endpoint.wait_turn()
         request = self._prepare(operation)
         try:
-            response = await self.http.request(
-                request.method, request.url, headers=request.headers, content=request.body or None
+            response = await endpoint.http.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=request.body or None,
+                timeout=self.settings.timeout,
             )
         except httpx.TransportError as error:
             raise self._connection_error(
@@ -248,7 +297,13 @@ class AsyncVVPClient(_ClientBase):
                 timed_out=isinstance(error, httpx.TimeoutException),
                 sent=not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout),
             ) from error
-        return self._answer(operation, response.status_code, response.headers, response.content)
+        try:
+            return self._answer(operation, response.status_code, response.headers, response.content)
+        except VVPApiError as error:
+            if error.code in THROTTLING_CODES:
+                # The whole endpoint waits, so the other clients do not spend their attempts on it too.
+                endpoint.pause(error.retry_after or self.settings.retry_delay)
+            raise
 
 
 def _may_have_been_sent(error: requests.RequestException) -> bool:

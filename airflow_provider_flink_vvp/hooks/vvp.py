@@ -222,12 +222,17 @@ class FlinkVVPHook(BaseHook):
         workspace: str | None = None,
         ignore_job_summary: bool = False,
         ignore_resource_setting: bool = False,
+        max_age: float = 0.0,
     ) -> list[Deployment]:
-        """Async :meth:`get_deployments_by_name`."""
+        """Async :meth:`get_deployments_by_name`.
+
+        :param max_age: accept an answer up to this many seconds old that another client of this event
+            loop fetched with the same AccessKey ID (triggers watching one deployment share their polls).
+        """
         operation = _deployments_by_name(
             await self.aget_config(), deployment_name, namespace, workspace, ignore_job_summary, ignore_resource_setting
         )
-        return await (await self.aget_conn()).call(operation)
+        return await (await self.aget_conn()).call(operation, max_age=max_age)
 
     async def aget_latest_deployment(
         self,
@@ -237,14 +242,16 @@ class FlinkVVPHook(BaseHook):
         workspace: str | None = None,
         ignore_job_summary: bool = False,
         ignore_resource_setting: bool = False,
+        max_age: float = 0.0,
     ) -> Deployment:
-        """Async :meth:`get_latest_deployment`."""
+        """Async :meth:`get_latest_deployment`; ``max_age`` as in :meth:`aget_deployments_by_name`."""
         deployments = await self.aget_deployments_by_name(
             deployment_name,
             namespace=namespace,
             workspace=workspace,
             ignore_job_summary=ignore_job_summary,
             ignore_resource_setting=ignore_resource_setting,
+            max_age=max_age,
         )
         return _latest(deployments, deployment_name, (await self.aget_config()).target(namespace, workspace))
 
