@@ -72,16 +72,17 @@ def get_deployments_by_name(
 ) -> Operation[list[Deployment]]:
     """GetDeploymentsByName: every deployment with this name, newest first."""
     _require(deployment_name=deployment_name)
-    return Operation(
-        action="GetDeploymentsByName",
-        method="GET",
-        path=namespace_path(namespace, "deployments", "name", deployment_name),
+    return _in_namespace(
+        "GetDeploymentsByName",
+        "GET",
+        namespace,
+        workspace,
+        ("deployments", "name", deployment_name),
+        items_of(Deployment.from_api),
         query={
             "ignoreJobSummary": _boolean(ignore_job_summary),
             "ignoreResourceSetting": _boolean(ignore_resource_setting),
         },
-        headers=workspace_header(workspace),
-        parse=items_of(Deployment.from_api),
     )
 
 
@@ -89,26 +90,22 @@ def list_deployments(
     *, namespace: str, workspace: str, page_index: int = 1, page_size: int = MAX_PAGE_SIZE
 ) -> Operation[Page[Deployment]]:
     """ListDeployments: one page of the namespace's deployments."""
-    return Operation(
-        action="ListDeployments",
-        method="GET",
-        path=namespace_path(namespace, "deployments"),
+    return _in_namespace(
+        "ListDeployments",
+        "GET",
+        namespace,
+        workspace,
+        ("deployments",),
+        page_of(Deployment.from_api),
         query=_page_query(page_index, page_size),
-        headers=workspace_header(workspace),
-        parse=page_of(Deployment.from_api),
     )
 
 
 def get_deployment(*, namespace: str, workspace: str, deployment_id: str) -> Operation[Deployment]:
     """GetDeployment: one deployment by its ID."""
     _require(deployment_id=deployment_id)
-    return Operation(
-        action="GetDeployment",
-        method="GET",
-        path=namespace_path(namespace, "deployments", deployment_id),
-        query={},
-        headers=workspace_header(workspace),
-        parse=item_of(Deployment.from_api),
+    return _in_namespace(
+        "GetDeployment", "GET", namespace, workspace, ("deployments", deployment_id), item_of(Deployment.from_api)
     )
 
 
@@ -144,15 +141,8 @@ def start_job_with_params(
     body: dict[str, Any] = {"deploymentId": deployment_id, "restoreStrategy": strategy}
     if local_variables:
         body["localVariables"] = [{"name": str(k), "value": str(v)} for k, v in local_variables.items()]
-    return Operation(
-        action="StartJobWithParams",
-        method="POST",
-        path=namespace_path(namespace, "jobs:start"),
-        query={},
-        headers=workspace_header(workspace),
-        parse=item_of(Job.from_api),
-        body=_json(body),
-        idempotent=False,
+    return _in_namespace(
+        "StartJobWithParams", "POST", namespace, workspace, ("jobs:start",), item_of(Job.from_api), body=body
     )
 
 
@@ -161,29 +151,21 @@ def stop_job(*, namespace: str, workspace: str, job_id: str, stop_strategy: str 
     _require(job_id=job_id)
     if stop_strategy not in STOP_STRATEGIES:
         raise VVPConfigurationError(f"stop_strategy must be one of {', '.join(STOP_STRATEGIES)}, got {stop_strategy!r}")
-    return Operation(
-        action="StopJob",
-        method="POST",
-        path=namespace_path(namespace, "jobs", f"{job_id}:stop"),
-        query={},
-        headers=workspace_header(workspace),
-        parse=item_of(Job.from_api),
-        body=_json({"stopStrategy": stop_strategy}),
-        idempotent=False,
+    return _in_namespace(
+        "StopJob",
+        "POST",
+        namespace,
+        workspace,
+        ("jobs", f"{job_id}:stop"),
+        item_of(Job.from_api),
+        body={"stopStrategy": stop_strategy},
     )
 
 
 def get_job(*, namespace: str, workspace: str, job_id: str) -> Operation[Job]:
     """GetJob: one job by its ID."""
     _require(job_id=job_id)
-    return Operation(
-        action="GetJob",
-        method="GET",
-        path=namespace_path(namespace, "jobs", job_id),
-        query={},
-        headers=workspace_header(workspace),
-        parse=item_of(Job.from_api),
-    )
+    return _in_namespace("GetJob", "GET", namespace, workspace, ("jobs", job_id), item_of(Job.from_api))
 
 
 def list_jobs(
@@ -191,13 +173,14 @@ def list_jobs(
 ) -> Operation[Page[Job]]:
     """ListJobs: one page of a deployment's jobs."""
     _require(deployment_id=deployment_id)
-    return Operation(
-        action="ListJobs",
-        method="GET",
-        path=namespace_path(namespace, "jobs"),
+    return _in_namespace(
+        "ListJobs",
+        "GET",
+        namespace,
+        workspace,
+        ("jobs",),
+        page_of(Job.from_api),
         query={"deploymentId": deployment_id, **_page_query(page_index, page_size)},
-        headers=workspace_header(workspace),
-        parse=page_of(Job.from_api),
     )
 
 
@@ -261,6 +244,30 @@ def prepare(
     query = canonical_query_string(operation.query)
     url = f"{base_url}{operation.path}" + (f"?{query}" if query else "")
     return PreparedRequest(method=operation.method, url=url, headers=headers, body=operation.body)
+
+
+def _in_namespace(
+    action: str,
+    method: str,
+    namespace: str,
+    workspace: str,
+    segments: tuple[str, ...],
+    parse: Callable[[Envelope, str], T],
+    *,
+    query: Mapping[str, str] | None = None,
+    body: Mapping[str, Any] | None = None,
+) -> Operation[T]:
+    """An operation under ``/api/v2/namespaces/{namespace}`` of a workspace; a POST changes state."""
+    return Operation(
+        action=action,
+        method=method,
+        path=namespace_path(namespace, *segments),
+        query=query or {},
+        headers=workspace_header(workspace),
+        parse=parse,
+        body=_json(body) if body is not None else b"",
+        idempotent=method == "GET",
+    )
 
 
 def _page_query(page_index: int, page_size: int) -> dict[str, str]:
