@@ -24,6 +24,16 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.hooks.vvp"]},
         ],
+        "operators": [
+            {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.operators.vvp"]},
+        ],
+        "sensors": [
+            {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.sensors.vvp"]},
+        ],
+        "triggers": [
+            {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.triggers.vvp"]},
+        ],
+        "extra-links": ["airflow_provider_flink_vvp.links.vvp.FlinkVVPDeploymentLink"],
         "connection-types": [
             {
                 "connection-type": "flink_vvp",
@@ -53,6 +63,11 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                     "retry_delay": _field(
                         "Retry delay (s)", "Seconds before the first retry, then exponential (default 1).", "number"
+                    ),
+                    "console_url": _field(
+                        "Console URL template",
+                        "Link to a deployment's console page, with {workspace}, {namespace}, {deployment_id} "
+                        "and {region}; empty for the public console.",
                     ),
                 },
             }

@@ -6,9 +6,18 @@ with dag.test()) and a DAGs folder; nothing reads or writes the user's ~/airflow
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_flink_vvp.testing import VVPEmulator
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="flink-vvp-tests-"))
 DAGS_FOLDER = _AIRFLOW_HOME / "dags"
@@ -23,3 +32,132 @@ os.environ.update(
 )
 for _name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
     os.environ.pop(_name, None)
+
+VVP_ACCESS_KEY_ID = "tests-access-key-id"
+VVP_ACCESS_KEY_SECRET = "tests-access-key-secret"
+VVP_WORKSPACE = "ws-tests"
+
+AddDeployment = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def vvp_server() -> Iterator[VVPEmulator]:
+    """One emulator on the real clock for the session; each test works in its own namespace."""
+    from airflow_provider_flink_vvp.testing import VVPEmulator
+
+    with VVPEmulator() as emulator:
+        emulator.add_access_key(VVP_ACCESS_KEY_ID, VVP_ACCESS_KEY_SECRET)
+        yield emulator
+
+
+@pytest.fixture
+def vvp_namespace() -> str:
+    """The test's own namespace in :data:`VVP_WORKSPACE`."""
+    return f"ns-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def vvp_emulator(vvp_server: VVPEmulator, vvp_namespace: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[VVPEmulator]:
+    """The emulator, and the ``flink_vvp_default`` connection pointing at it and the test's namespace.
+
+    The connection makes one attempt per call, so a test sees a transient fault itself.
+    """
+    vvp_server.add_namespace(VVP_WORKSPACE, vvp_namespace)
+    set_vvp_connection(monkeypatch, vvp_server.url, namespace=vvp_namespace)
+    yield vvp_server
+    vvp_server.faults.clear()
+
+
+def set_vvp_connection(
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    *,
+    namespace: str,
+    conn_id: str = "flink_vvp_default",
+    password: str = VVP_ACCESS_KEY_SECRET,
+    **extra: Any,
+) -> None:
+    """Point connection ``conn_id`` (JSON in ``AIRFLOW_CONN_<ID>``) at the emulator."""
+    connection = {
+        "conn_type": "flink_vvp",
+        "host": url,
+        "login": VVP_ACCESS_KEY_ID,
+        "password": password,
+        "extra": {"workspace": VVP_WORKSPACE, "namespace": namespace, "retry_limit": 1, "timeout": 5, **extra},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+
+
+@pytest.fixture
+def add_deployment(vvp_emulator: VVPEmulator, vvp_namespace: str) -> AddDeployment:
+    """Add a deployment (and optionally one job following ``timeline``) to the test's namespace; returns its ID.
+
+    ``history`` is the deployment's own jobSummary; the job's state counts on top of it.
+    Each deployment added is newer than the ones before.
+    """
+    created = iter(range(1_700_000_000, 1_800_000_000, 60))
+
+    def add(
+        name: str,
+        *,
+        history: Mapping[str, int] | None = None,
+        timeline: Sequence[Sequence[Any]] | None = None,
+    ) -> str:
+        created_at = next(created)
+        deployment_id = f"{name}-{created_at}-{uuid.uuid4().hex[:8]}"
+        vvp_emulator.add_deployment(
+            {
+                "deploymentId": deployment_id,
+                "name": name,
+                "namespace": vvp_namespace,
+                "workspace": VVP_WORKSPACE,
+                "executionMode": "STREAMING",
+                "createdAt": str(created_at),
+                "jobSummary": dict(history or {}),
+            }
+        )
+        if timeline is not None:
+            add_job(vvp_emulator, deployment_id, timeline)
+        return deployment_id
+
+    return add
+
+
+def add_job(emulator: VVPEmulator, deployment_id: str, timeline: Sequence[Sequence[Any]]) -> None:
+    """A job of the deployment that follows ``timeline`` ([state, seconds or None], ...) from now."""
+    emulator.add_job({"jobId": uuid.uuid4().hex, "deploymentId": deployment_id}, timeline=timeline)
+
+
+class FakeTaskInstance:
+    """What the operators use of a task instance: its try number and ``xcom_push``."""
+
+    def __init__(self, try_number: int) -> None:
+        self.try_number = try_number
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+class FakeTaskStateStore(dict[str, Any]):
+    """``context["task_state_store"]`` in memory."""
+
+    def set(self, key: str, value: Any, **kwargs: Any) -> None:
+        self[key] = value
+
+
+MakeContext = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def make_context() -> MakeContext:
+    """A task context for calling execute() or poke() directly: a fresh task instance each call.
+
+    Pass the ``task_state_store`` of an earlier context to act as a later run of the same task.
+    """
+
+    def context(*, try_number: int = 1, task_state_store: FakeTaskStateStore | None = None) -> dict[str, Any]:
+        store = FakeTaskStateStore() if task_state_store is None else task_state_store
+        return {"ti": FakeTaskInstance(try_number), "task_state_store": store}
+
+    return context

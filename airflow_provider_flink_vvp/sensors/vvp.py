@@ -1,0 +1,192 @@
+"""Sensors of Realtime Compute for Apache Flink (VVP)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
+
+from airflow_provider_flink_vvp.api.errors import VVPError
+from airflow_provider_flink_vvp.decisions import Baseline, Outcome, decide, keeps_waiting, validate_watch
+from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink, deployment_url
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+#: The task state store key of the baseline (see :class:`FlinkVVPJobSummarySensor`).
+BASELINE_STATE_KEY = "flink_vvp_job_summary_baseline"
+
+
+class FlinkVVPJobSummarySensor(BaseSensorOperator):
+    """Wait until the newest deployment with a name has jobs in a target state; fail on a failure state.
+
+    ``starting``, ``running`` and ``cancelling`` are met while a job is in that state. ``cancelled``,
+    ``finished`` and ``failed`` count the deployment's whole history, so they are met only when the
+    count grows after the first poke: a deployment that failed six times last month and runs now
+    satisfies ``running`` and does not trip ``failed``. A newer deployment with the same name is
+    watched from zero. A deployment that does not exist yet, and transient API errors, keep the
+    sensor waiting; credential, permission and configuration errors fail it at once.
+
+    The first poke's counts (the baseline) are kept in the task state store, so they survive
+    ``mode="reschedule"``, where every poke runs in a new process and Airflow clears the task's
+    XComs before each run; they are tied to the try, so a retry takes a fresh baseline. In
+    deferrable mode the baseline travels inside the trigger.
+
+    Pushes the deploymentId (``return_value``) and its console page (``deployment_url``).
+
+    :param deployment_name: the deployment's name. (templated)
+    :param namespace: the namespace (project); defaults to the connection's. (templated)
+    :param workspace: the workspace ID; defaults to the connection's. (templated)
+    :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
+    :param target_states: job summary states that end the wait with success (any of them).
+    :param failure_states: job summary states that fail the task (any of them); they win over targets.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("deployment_name", "namespace", "workspace")
+    operator_extra_links = (FlinkVVPDeploymentLink(),)
+
+    def __init__(
+        self,
+        *,
+        deployment_name: str,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        flink_vvp_conn_id: str = "flink_vvp_default",
+        target_states: str | Iterable[str] = ("running",),
+        failure_states: str | Iterable[str] = ("failed",),
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.deployment_name = deployment_name
+        self.namespace = namespace
+        self.workspace = workspace
+        self.flink_vvp_conn_id = flink_vvp_conn_id
+        self.target_states, self.failure_states = validate_watch(target_states, failure_states)
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> FlinkVVPHook:
+        from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+        return FlinkVVPHook(self.flink_vvp_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # One look first: a wait that is already over needs no triggerer.
+        result = self.poke(context)
+        if result.is_done:
+            return result.xcom_value
+
+        from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
+
+        baseline = _load_baseline(context)
+        self.defer(
+            trigger=FlinkVVPJobSummaryTrigger(
+                deployment_name=self.deployment_name,
+                namespace=self.namespace,
+                workspace=self.workspace,
+                flink_vvp_conn_id=self.flink_vvp_conn_id,
+                target_states=self.target_states,
+                failure_states=self.failure_states,
+                baseline=baseline.to_json() if baseline else None,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        baseline = _load_baseline(context)
+        try:
+            deployment = self.hook.get_latest_deployment(
+                self.deployment_name,
+                namespace=self.namespace,
+                workspace=self.workspace,
+                ignore_resource_setting=True,
+            )
+        except VVPError as error:
+            if not keeps_waiting(error):
+                self._fail(str(error))
+            self.log.info("%s Waiting.", error)
+            return PokeReturnValue(is_done=False)
+
+        decision = decide(deployment, baseline, target_states=self.target_states, failure_states=self.failure_states)
+        if decision.baseline != baseline:
+            _save_baseline(context, decision.baseline)
+        url = self._publish_url(context, deployment.deployment_id)
+        if decision.outcome is Outcome.WAITING:
+            self.log.info("%s. Console: %s", decision.message, url)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(
+            is_done=True, xcom_value=self._conclude(decision.outcome, decision.message, deployment.deployment_id, url)
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+        """Resume after the trigger: succeed or fail as a poke would have.
+
+        :param event: the trigger's payload: ``status`` (success, failure, timeout, error) and
+            ``message``; ``deployment_id`` with success and failure.
+        """
+        status = event["status"]
+        if status in (Outcome.SUCCESS, Outcome.FAILURE):
+            deployment_id = event["deployment_id"]
+            url = self._publish_url(context, deployment_id)
+            return self._conclude(Outcome(status), event["message"], deployment_id, url)
+        self._fail(event["message"], timed_out=status == "timeout")
+
+    def _conclude(self, outcome: Outcome, message: str, deployment_id: str, url: str) -> str:
+        """The deploymentId of a wait that succeeded; a wait that failed raises."""
+        if outcome is Outcome.FAILURE:
+            self._fail(f"{message}. Console: {url}")
+        self.log.info("%s. Console: %s", message, url)
+        return deployment_id
+
+    def _fail(self, message: str, *, timed_out: bool = False) -> NoReturn:
+        """End the task: skipped with ``soft_fail`` (in every mode), else failed without retries."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+
+        if self.soft_fail:
+            # Logged as well: resuming from a deferral replaces a skip's reason with a generic one.
+            self.log.warning("Skipping (soft_fail): %s", message)
+            raise AirflowSkipException(message)
+        if timed_out:
+            raise AirflowSensorTimeout(message)
+        raise AirflowFailException(message)
+
+    def _publish_url(self, context: Context, deployment_id: str) -> str:
+        """Push the deployment's console URL (the ``deployment_url`` XCom and the task's link) and return it."""
+        try:
+            url = deployment_url(
+                self.hook, deployment_id=deployment_id, namespace=self.namespace, workspace=self.workspace
+            )
+        except VVPError as error:
+            self._fail(str(error))
+        context["ti"].xcom_push(key=DEPLOYMENT_URL_XCOM_KEY, value=url)
+        return url
+
+
+def _load_baseline(context: Context) -> Baseline | None:
+    """The baseline this try stored; None before its first look."""
+    stored = context["task_state_store"].get(BASELINE_STATE_KEY)
+    if not isinstance(stored, dict) or stored.get("try_number") != context["ti"].try_number:
+        return None
+    baseline = stored["baseline"]
+    assert isinstance(baseline, dict)  # written by _save_baseline
+    return Baseline.from_json(baseline)
+
+
+def _save_baseline(context: Context, baseline: Baseline) -> None:
+    context["task_state_store"].set(
+        BASELINE_STATE_KEY, {"try_number": context["ti"].try_number, "baseline": baseline.to_json()}
+    )

@@ -1,0 +1,124 @@
+"""DAG-level tests: real DAG files in the session's DAGs folder, a migrated metadata DB, dag.test()."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_flink_vvp.testing import VVPEmulator
+from tests.conftest import DAGS_FOLDER
+
+REPOSITORY = Path(__file__).parents[2]
+DAG_FILES = [*sorted((REPOSITORY / "example_dags").glob("*.py")), *sorted((REPOSITORY / "tests" / "dags").glob("*.py"))]
+
+
+@dataclass(frozen=True)
+class DagRunResult:
+    """What a dag.test() run left in the metadata DB."""
+
+    state: str
+    task_states: dict[tuple[str, int], str | None]
+    xcoms: dict[tuple[str, int, str], Any]
+    reschedules: int
+    links: dict[tuple[str, int], dict[str, str | None]]
+    output: str
+
+    def task_state(self, task_id: str, map_index: int = -1) -> str | None:
+        return self.task_states[(task_id, map_index)]
+
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        return self.xcoms.get((task_id, map_index, key))
+
+
+RunDag = Callable[..., DagRunResult]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Copy the example and test DAG files into the DAGs folder and migrate the metadata DB, once."""
+    for path in DAG_FILES:
+        shutil.copy(path, DAGS_FOLDER / path.name)
+    from airflow.utils.db import initdb
+
+    initdb()
+
+
+@pytest.fixture
+def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFixture[str]) -> RunDag:
+    """Run a DAG of the DAGs folder with dag.test() and ``conf`` as its params; return what it left.
+
+    ``links`` are the extra links as the UI resolves them, from the serialized DAG; ``output`` is
+    what the run printed: the task logs, exceptions included.
+    """
+
+    def run(dag_id: str, **conf: Any) -> DagRunResult:
+        from airflow.dag_processing.dagbag import DagBag
+        from airflow.models.dagbag import DBDagBag
+        from airflow.models.taskreschedule import TaskReschedule
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import func, select
+
+        dag = DagBag(dag_folder=DAGS_FOLDER / _file_of(dag_id)).get_dag(dag_id)
+        assert dag is not None, f"no DAG {dag_id} in {DAGS_FOLDER}"
+        capfd.readouterr()
+        dag_run = dag.test(run_conf=conf or None)
+        with create_session() as session:
+            instances = dag_run.get_task_instances(session=session)
+            xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_id)).all()
+            serialized = DBDagBag().get_dag_for_run(dag_run, session=session)
+            assert serialized is not None
+            links = {
+                (ti.task_id, ti.map_index): {
+                    name: serialized.get_task(ti.task_id).get_extra_links(ti, name)
+                    for name in serialized.get_task(ti.task_id).extra_links
+                }
+                for ti in instances
+            }
+            reschedules = session.scalar(
+                select(func.count(TaskReschedule.id)).where(TaskReschedule.ti_id.in_([ti.id for ti in instances]))
+            )
+            return DagRunResult(
+                state=str(dag_run.state),
+                task_states={(ti.task_id, ti.map_index): ti.state and str(ti.state) for ti in instances},
+                xcoms={(x.task_id, x.map_index, x.key): XComModel.deserialize_value(x) for x in xcoms},
+                reschedules=reschedules or 0,
+                links=links,
+                output=capfd.readouterr().out,
+            )
+
+    return run
+
+
+@pytest.fixture
+def after_first_poke(vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], Any]], None]:
+    """Run an action right after the emulator reads the deployments for the next GetDeploymentsByName.
+
+    That read is the sensor's first look, so a job that starts or fails in the action cannot be
+    mistaken for the deployment's history, however long Airflow takes to get there.
+    """
+    state = vvp_emulator.state
+
+    def schedule(action: Callable[[], Any]) -> None:
+        read = type(state).deployments_by_name
+        pending = threading.Lock()
+
+        def read_then_act(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+            deployments = read(state, *args, **kwargs)
+            if pending.acquire(blocking=False):
+                action()
+            return deployments
+
+        monkeypatch.setattr(state, "deployments_by_name", read_then_act)
+
+    return schedule
+
+
+def _file_of(dag_id: str) -> str:
+    return "example_flink_vvp.py" if dag_id.startswith("example_") else "flink_vvp_test_dags.py"

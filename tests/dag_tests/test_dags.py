@@ -1,0 +1,140 @@
+"""The example DAG and the sensor in every mode, run with dag.test() against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_flink_vvp.testing import VVPEmulator
+from tests.conftest import VVP_WORKSPACE, AddDeployment, add_job
+from tests.dag_tests.conftest import RunDag
+
+LINK_XCOM_KEY = "_link_FlinkVVPDeploymentLink"
+SENSOR_MODES = ("poke", "reschedule", "deferrable")
+
+
+def console_url(namespace: str, deployment_id: str) -> str:
+    return (
+        f"https://vvp.console.aliyun.com/web/{VVP_WORKSPACE}/zh/#/workspaces/{VVP_WORKSPACE}"
+        f"/namespaces/{namespace}/operations/stream/{deployment_id}"
+    )
+
+
+def test_the_example_dag_finds_waits_and_hands_the_deployment_id_downstream(
+    run_dag: RunDag, add_deployment: AddDeployment, vvp_namespace: str
+) -> None:
+    older = add_deployment("checkout")
+    deployment_id = add_deployment("checkout", history={"failed": 6}, timeline=[["STARTING", 0.5], ["RUNNING", None]])
+
+    result = run_dag("example_flink_vvp", deployment_name="checkout")
+
+    assert result.state == "success"
+    assert result.task_states == {
+        ("get_deployment", -1): "success",
+        ("wait_until_running", -1): "success",
+        ("use_deployment", -1): "success",
+    }
+    url = console_url(vvp_namespace, deployment_id)
+    assert result.xcom("get_deployment") == deployment_id
+    assert result.xcom("get_deployment", "deployment_ids") == [deployment_id, older]
+    assert result.xcom("get_deployment", "deployment_url") == url
+    assert result.xcom("wait_until_running") == deployment_id
+    assert result.xcom("use_deployment") == deployment_id
+    # The extra link, resolved on the worker, stored as XCom and read back as the UI does.
+    assert result.xcom("get_deployment", LINK_XCOM_KEY) == url
+    assert result.links[("get_deployment", -1)] == {"Flink VVP deployment": url}
+    assert result.links[("wait_until_running", -1)] == {"Flink VVP deployment": url}
+    assert result.links[("use_deployment", -1)] == {}
+
+
+def test_the_example_dag_fails_when_no_deployment_has_the_name(run_dag: RunDag, vvp_emulator: VVPEmulator) -> None:
+    result = run_dag("example_flink_vvp", deployment_name="nowhere")
+
+    assert result.state == "failed"
+    assert result.task_state("get_deployment") == "failed"
+    assert "No deployment named 'nowhere' in namespace" in result.output
+    assert result.links[("get_deployment", -1)] == {"Flink VVP deployment": ""}
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_the_sensor_succeeds_once_a_job_runs_despite_historical_failures(
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    vvp_namespace: str,
+    add_deployment: AddDeployment,
+    after_first_poke: Any,
+) -> None:
+    deployment_id = add_deployment("orders", history={"failed": 6})
+    after_first_poke(lambda: add_job(vvp_emulator, deployment_id, [["STARTING", 0.3], ["RUNNING", None]]))
+
+    result = run_dag(f"flink_vvp_sensor_{mode}", deployment_name="orders")
+
+    assert result.state == "success"
+    assert (result.reschedules > 0) is (mode == "reschedule")
+    url = console_url(vvp_namespace, deployment_id)
+    assert result.xcom("read") == {"deployment_id": deployment_id, "deployment_url": url}
+    assert result.xcom("wait", LINK_XCOM_KEY) == url
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_the_sensor_fails_on_a_job_that_fails_while_it_waits(
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    after_first_poke: Any,
+) -> None:
+    # In reschedule mode the failure is seen by a later run of the task, which must find the
+    # first run's baseline (failed: 6) to tell the new failure from the history.
+    deployment_id = add_deployment("orders", history={"failed": 6})
+    after_first_poke(lambda: add_job(vvp_emulator, deployment_id, [["FAILED", None]]))
+
+    result = run_dag(f"flink_vvp_sensor_{mode}", deployment_name="orders")
+
+    assert result.state == "failed"
+    assert (result.task_state("wait"), result.task_state("read")) == ("failed", "upstream_failed")
+    assert (result.reschedules > 0) is (mode == "reschedule")
+    assert (
+        f"AirflowFailException: Deployment 'orders' ({deployment_id}) has failed jobs: failed 6 -> 7" in result.output
+    )
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_soft_fail_skips_the_sensor_on_a_failed_job(
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    after_first_poke: Any,
+) -> None:
+    deployment_id = add_deployment("orders")
+    after_first_poke(lambda: add_job(vvp_emulator, deployment_id, [["FAILED", None]]))
+
+    result = run_dag(f"flink_vvp_sensor_{mode}_soft_fail", deployment_name="orders")
+
+    assert result.state == "success"
+    assert (result.task_state("wait"), result.task_state("read")) == ("skipped", "skipped")
+    assert (
+        f"Skipping (soft_fail): Deployment 'orders' ({deployment_id}) has failed jobs: failed 0 -> 1" in result.output
+    )
+
+
+def test_operator_and_sensor_map_over_names_with_one_xcom_per_mapped_task(
+    run_dag: RunDag, vvp_namespace: str, add_deployment: AddDeployment
+) -> None:
+    first = add_deployment("mapped-a", timeline=[["RUNNING", None]])
+    second = add_deployment("mapped-b", timeline=[["RUNNING", None]])
+
+    result = run_dag("flink_vvp_mapped")
+
+    assert result.state == "success"
+    assert [result.xcom("get", map_index=i) for i in (0, 1)] == [first, second]
+    assert [result.xcom("wait", map_index=i) for i in (0, 1)] == [first, second]
+    assert result.links[("get", 1)] == {"Flink VVP deployment": console_url(vvp_namespace, second)}
+    assert result.xcom("collect") == {
+        "found": [first, second],
+        "running": [first, second],
+        "urls": [console_url(vvp_namespace, first), console_url(vvp_namespace, second)],
+    }

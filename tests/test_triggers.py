@@ -1,0 +1,181 @@
+"""FlinkVVPJobSummaryTrigger, run against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
+from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
+from tests.conftest import VVP_ACCESS_KEY_ID, VVP_ACCESS_KEY_SECRET, AddDeployment, add_job, set_vvp_connection
+
+
+def trigger(**kwargs: Any) -> FlinkVVPJobSummaryTrigger:
+    arguments: dict[str, Any] = {
+        "deployment_name": "orders",
+        "namespace": None,
+        "workspace": None,
+        "flink_vvp_conn_id": "flink_vvp_default",
+        "target_states": ["running"],
+        "failure_states": ["failed"],
+        "baseline": None,
+        "poll_interval": 0.05,
+        "end_time": time.time() + 30,
+        **kwargs,
+    }
+    return FlinkVVPJobSummaryTrigger(**arguments)
+
+
+async def events(of: FlinkVVPJobSummaryTrigger) -> list[TriggerEvent]:
+    return [event async for event in of.run()]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the trigger run until ``condition`` holds (the emulator answered enough polls)."""
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def test_serialize_round_trips_and_holds_no_secret(vvp_emulator: VVPEmulator) -> None:
+    original = trigger(baseline={"deployment_id": "d-1", "summary": {"failed": 6}}, namespace="ns", workspace="ws")
+
+    classpath, kwargs = original.serialize()
+    rebuilt = FlinkVVPJobSummaryTrigger(**kwargs)
+
+    assert classpath == "airflow_provider_flink_vvp.triggers.vvp.FlinkVVPJobSummaryTrigger"
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert set(kwargs) == {
+        "deployment_name",
+        "namespace",
+        "workspace",
+        "flink_vvp_conn_id",
+        "target_states",
+        "failure_states",
+        "baseline",
+        "poll_interval",
+        "end_time",
+    }
+    assert VVP_ACCESS_KEY_SECRET not in json.dumps(kwargs)
+    assert VVP_ACCESS_KEY_ID not in json.dumps(kwargs)
+
+
+async def test_one_success_event_once_a_job_runs_after_the_first_poll(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment
+) -> None:
+    deployment_id = add_deployment("orders", history={"failed": 6})
+    polls = vvp_emulator.request_counts().get("GetDeploymentsByName", 0)
+    run = trigger().run()
+    first_event = asyncio.ensure_future(anext(run))
+    await until(lambda: vvp_emulator.request_counts().get("GetDeploymentsByName", 0) > polls + 1)
+    assert not first_event.done(), "historical failures neither end nor fail the wait"
+
+    add_job(vvp_emulator, deployment_id, [["RUNNING", None]])
+
+    assert (await first_event).payload == {
+        "status": "success",
+        "message": f"Deployment 'orders' ({deployment_id}) is running: running 0 -> 1",
+        "deployment_id": deployment_id,
+    }
+    with pytest.raises(StopAsyncIteration):
+        await anext(run)
+
+
+async def test_one_failure_event_for_a_failure_after_the_baseline(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment
+) -> None:
+    deployment_id = add_deployment("orders", history={"failed": 6})
+    add_job(vvp_emulator, deployment_id, [["STARTING", 0.2], ["FAILED", None]])
+    baseline = {"deployment_id": deployment_id, "summary": {"failed": 6}}
+
+    [event] = await events(trigger(baseline=baseline))
+
+    assert event.payload["status"] == "failure"
+    assert event.payload["message"] == f"Deployment 'orders' ({deployment_id}) has failed jobs: failed 6 -> 7"
+
+
+async def test_missing_deployments_and_transient_errors_keep_it_polling(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment
+) -> None:
+    vvp_emulator.inject(Fault(FaultKind.UNAVAILABLE), Fault(FaultKind.THROTTLE), Fault(FaultKind.DROP))
+    polls = vvp_emulator.request_counts().get("GetDeploymentsByName", 0)
+    run = trigger(deployment_name="late").run()
+    first_event = asyncio.ensure_future(anext(run))
+    await until(lambda: vvp_emulator.request_counts().get("GetDeploymentsByName", 0) > polls + 3)
+    assert not first_event.done(), "three faults and no deployment: still polling"
+
+    add_deployment("late", timeline=[["RUNNING", None]])
+
+    assert (await first_event).payload["status"] == "success"
+    with pytest.raises(StopAsyncIteration):
+        await anext(run)
+
+
+async def test_a_definite_error_ends_with_an_error_event(
+    vvp_emulator: VVPEmulator, vvp_namespace: str, add_deployment: AddDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_deployment("orders", timeline=[["RUNNING", None]])
+    set_vvp_connection(monkeypatch, vvp_emulator.url, namespace=vvp_namespace, password="a-wrong-secret-value")
+
+    [event] = await events(trigger())
+
+    assert event.payload["status"] == "error"
+    assert "SignatureDoesNotMatch" in event.payload["message"]
+    assert "a-wrong-secret-value" not in event.payload["message"]
+
+
+async def test_the_deadline_ends_with_a_timeout_event(add_deployment: AddDeployment) -> None:
+    add_deployment("orders", timeline=[["STARTING", None]])
+
+    [event] = await events(trigger(end_time=time.time() - 1))
+
+    assert event.payload == {"status": "timeout", "message": "Timed out waiting for deployment 'orders' to be running"}
+
+
+async def test_an_unexpected_exception_becomes_an_error_event_and_the_hook_is_closed(
+    vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[FlinkVVPHook] = []
+    original_aclose = FlinkVVPHook.aclose
+
+    async def broken(self: FlinkVVPHook, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def aclose(self: FlinkVVPHook) -> None:
+        closed.append(self)
+        await original_aclose(self)
+
+    monkeypatch.setattr(FlinkVVPHook, "aget_latest_deployment", broken)
+    monkeypatch.setattr(FlinkVVPHook, "aclose", aclose)
+
+    [event] = await events(trigger())
+
+    assert event.payload == {"status": "error", "message": "The trigger failed: RuntimeError: boom"}
+    assert len(closed) == 1
+
+
+async def test_one_hook_serves_every_poll_and_is_closed(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_deployment("orders", timeline=[["STARTING", 0.3], ["RUNNING", None]])
+    hooks: list[FlinkVVPHook] = []
+    original_init = FlinkVVPHook.__init__
+
+    def init(self: FlinkVVPHook, *args: Any, **kwargs: Any) -> None:
+        hooks.append(self)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlinkVVPHook, "__init__", init)
+
+    [event] = await events(trigger())
+
+    assert event.payload["status"] == "success"
+    assert len(hooks) == 1
+    assert hooks[0]._async_client is None, "aclose() releases the HTTP client"
