@@ -117,9 +117,11 @@ def test_extras_as_strings_form_prefixes_and_hook_overrides() -> None:
             "workspace": "ws",
             "namespace": "ns",
             "security_token": TOKEN,
+            "extra__flink_vvp__console_url": "https://console.example/{workspace}/{deployment_id}",
         },
         overrides={"timeout": 4, "retry_limit": None},
     )
+    assert config.deployment_url("d/1", None, None) == "https://console.example/ws/d%2F1"
     assert config.client.endpoint == "https://ververica.cn-shanghai.aliyuncs.com"
     assert (config.client.timeout, config.client.retry_limit, config.client.retry_delay) == (4.0, 3, 2.0)
     assert (config.workspace, config.namespace) == ("ws", "ns")

@@ -8,7 +8,7 @@ from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
 from airflow_provider_flink_vvp.console import DEFAULT_CONSOLE_URL, deployment_console_url
 from airflow_provider_flink_vvp.get_provider_info import get_provider_info
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-from airflow_provider_flink_vvp.links.vvp import FlinkVVPDeploymentLink, deployment_url
+from airflow_provider_flink_vvp.links.vvp import FlinkVVPDeploymentLink
 from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobSummarySensor
 from airflow_provider_flink_vvp.testing import VVPEmulator
 from tests.conftest import VVP_WORKSPACE, set_vvp_connection
@@ -55,12 +55,10 @@ def test_deployment_url_reads_the_template_from_the_connection_and_the_target_fr
         namespace=vvp_namespace,
         console_url="https://c/{workspace}/{namespace}/{deployment_id}",
     )
-    hook = FlinkVVPHook()
+    config = FlinkVVPHook().config
 
-    assert deployment_url(hook, deployment_id="d-1", namespace=None, workspace=None) == (
-        f"https://c/{VVP_WORKSPACE}/{vvp_namespace}/d-1"
-    )
-    assert deployment_url(hook, deployment_id="d-1", namespace="other", workspace="w2") == "https://c/w2/other/d-1"
+    assert config.deployment_url("d-1", None, None) == f"https://c/{VVP_WORKSPACE}/{vvp_namespace}/d-1"
+    assert config.deployment_url("d-1", "other", "w2") == "https://c/w2/other/d-1"
 
 
 def test_the_link_is_named_registered_and_attached_to_the_sensor() -> None:

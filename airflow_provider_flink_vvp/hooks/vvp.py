@@ -23,6 +23,7 @@ from airflow_provider_flink_vvp.client import (
     ClientSettings,
     VVPClient,
 )
+from airflow_provider_flink_vvp.console import deployment_console_url
 
 ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable's name, not a secret
@@ -40,6 +41,8 @@ class HookConfig:
     client: ClientSettings
     workspace: str | None
     namespace: str | None
+    region: str | None = None
+    console_url: str | None = None
 
     def target(self, namespace: str | None, workspace: str | None) -> tuple[str, str]:
         """The namespace and workspace of a call: the arguments, else the connection's defaults."""
@@ -55,6 +58,17 @@ class HookConfig:
                 f"No namespace: pass namespace=... or set the extra 'namespace' of connection {self.conn_id!r}"
             )
         return namespace, workspace
+
+    def deployment_url(self, deployment_id: str, namespace: str | None, workspace: str | None) -> str:
+        """The deployment's console page, from the extra ``console_url`` template (the public console's by default)."""
+        namespace, workspace = self.target(namespace, workspace)
+        return deployment_console_url(
+            deployment_id=deployment_id,
+            namespace=namespace,
+            workspace=workspace,
+            region=self.region,
+            template=self.console_url,
+        )
 
 
 def config_from_connection(
@@ -101,6 +115,8 @@ def config_from_connection(
         ),
         workspace=extra.get("workspace") or None,
         namespace=extra.get("namespace") or None,
+        region=extra.get("region") or None,
+        console_url=extra.get("console_url") or None,
     )
 
 

@@ -6,13 +6,9 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_flink_vvp.console import deployment_console_url
-
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
-
-    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 #: The XCom in which the operator and the sensor leave the console URL of the deployment.
 DEPLOYMENT_URL_XCOM_KEY = "deployment_url"
@@ -32,22 +28,3 @@ class FlinkVVPDeploymentLink(BaseOperatorLink):
 
         url = XCom.get_value(ti_key=ti_key, key=DEPLOYMENT_URL_XCOM_KEY)
         return url if isinstance(url, str) else ""
-
-
-def deployment_url(hook: FlinkVVPHook, *, deployment_id: str, namespace: str | None, workspace: str | None) -> str:
-    """The console URL of a deployment, from the connection's extras ``console_url`` (template) and ``region``.
-
-    :param hook: the hook whose connection holds the template and the default namespace and workspace.
-    :param deployment_id: the deployment's ID.
-    :param namespace: the namespace asked for; the connection's when None.
-    :param workspace: the workspace asked for; the connection's when None.
-    """
-    namespace, workspace = hook.config.target(namespace, workspace)
-    extra = hook.get_connection(hook.flink_vvp_conn_id).extra_dejson
-    return deployment_console_url(
-        deployment_id=deployment_id,
-        namespace=namespace,
-        workspace=workspace,
-        region=extra.get("region"),
-        template=extra.get("console_url"),
-    )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPError
-from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink, deployment_url
+from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -77,12 +77,7 @@ class FlinkVVPGetDeploymentsByNameOperator(BaseOperator):
             if not deployments:
                 namespace, workspace = self.hook.config.target(self.namespace, self.workspace)
                 raise DeploymentNotFoundError(name=self.deployment_name, namespace=namespace, workspace=workspace)
-            url = deployment_url(
-                self.hook,
-                deployment_id=deployments[0].deployment_id,
-                namespace=self.namespace,
-                workspace=self.workspace,
-            )
+            url = self.hook.config.deployment_url(deployments[0].deployment_id, self.namespace, self.workspace)
         except VVPError as error:
             # Transient errors were retried by the client; what is left may heal with a task retry.
             # Anything else (no such deployment, credentials, permissions) will not.

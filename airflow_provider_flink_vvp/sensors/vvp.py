@@ -13,7 +13,7 @@ from airflow.sdk.configuration import conf
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.decisions import Baseline, Outcome, decide, keeps_waiting, validate_watch
-from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink, deployment_url
+from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -167,9 +167,7 @@ class FlinkVVPJobSummarySensor(BaseSensorOperator):
     def _publish_url(self, context: Context, deployment_id: str) -> str:
         """Push the deployment's console URL (the ``deployment_url`` XCom and the task's link) and return it."""
         try:
-            url = deployment_url(
-                self.hook, deployment_id=deployment_id, namespace=self.namespace, workspace=self.workspace
-            )
+            url = self.hook.config.deployment_url(deployment_id, self.namespace, self.workspace)
         except VVPError as error:
             self._fail(str(error))
         context["ti"].xcom_push(key=DEPLOYMENT_URL_XCOM_KEY, value=url)
