@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SOURCES := airflow_provider_flink_vvp tests example_dags scripts
+SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e noxfile.py
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint e2e versions clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +24,14 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# A real Airflow and the emulator, driven in headless Chromium; installs chromium and npm packages itself.
+e2e: $(STAMP)
+	$(BIN)/python e2e/run.py
+
+# The test suite on the oldest supported and on the latest Airflow (nox with uv).
+versions: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python 'nox>=2025.5'
+	$(BIN)/nox
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox e2e/node_modules .pytest_cache .mypy_cache .ruff_cache
