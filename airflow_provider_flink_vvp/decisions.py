@@ -1,6 +1,7 @@
-"""Is the wait for a deployment's jobs over? One answer for the sensor and the trigger alike.
+"""Is a wait over? One answer for the sensors, the operators and the triggers alike.
 
-Pure logic over :class:`~.api.models.JobSummary` counts: no Airflow imports, no I/O.
+Pure logic, no Airflow imports, no I/O: :func:`decide` over a deployment's
+:class:`~.api.models.JobSummary` counts, :func:`decide_job` over one :class:`~.api.models.Job`.
 
 ``starting``, ``running`` and ``cancelling`` count jobs in that state now, so such a state is
 met while its count is above zero. ``cancelled``, ``finished`` and ``failed`` accumulate over
@@ -10,13 +11,20 @@ baseline taken at the first poke: six failures last month must not fail today's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPError
-from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, Deployment, JobSummary
+from airflow_provider_flink_vvp.api.models import (
+    JOB_STATUSES,
+    JOB_SUMMARY_STATES,
+    TERMINAL_JOB_STATUSES,
+    Deployment,
+    Job,
+    JobSummary,
+)
 
 CURRENT_STATES = frozenset({"starting", "running", "cancelling"})
 ACCUMULATED_STATES = frozenset({"cancelled", "finished", "failed"})
@@ -64,16 +72,15 @@ class Decision:
 def validate_watch(
     target_states: str | Iterable[str], failure_states: str | Iterable[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Validated ``(target_states, failure_states)``: at least one target, and no state in both."""
-    targets = _validate_states(target_states, argument="target_states")
-    failures = _validate_states(failure_states, argument="failure_states")
-    if not targets:
-        raise ValueError(f"target_states needs at least one state; valid states are: {', '.join(JOB_SUMMARY_STATES)}")
-    if overlap := sorted(set(targets) & set(failures)):
-        raise ValueError(
-            f"{overlap!r} are both target and failure states; remove them from failure_states to wait for them"
-        )
-    return targets, failures
+    """Validated job summary ``(target_states, failure_states)``, lowercased: at least one target, none in both."""
+    return _SUMMARY_STATES.validate(target_states, failure_states)
+
+
+def validate_job_watch(
+    target_statuses: str | Iterable[str], failure_statuses: str | Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Validated job ``(target_statuses, failure_statuses)``, uppercased: at least one target, none in both."""
+    return _JOB_STATUSES.validate(target_statuses, failure_statuses)
 
 
 def decide(
@@ -111,6 +118,57 @@ def decide(
     return Decision(outcome=outcome, baseline=baseline, message=message, before=before, now=now)
 
 
+@dataclass(frozen=True)
+class JobDecision:
+    """What one look at a job says.
+
+    :param outcome: keep waiting, or the wait is over with success or failure.
+    :param message: a sentence naming the job, its status and, for a failed job, the reason.
+    :param job_id: the job's ID.
+    :param deployment_id: its deployment's ID.
+    :param status: its ``currentJobStatus``.
+    """
+
+    outcome: Outcome
+    message: str
+    job_id: str
+    deployment_id: str
+    status: str
+
+
+def decide_job(job: Job, *, target_statuses: Sequence[str], failure_statuses: Sequence[str]) -> JobDecision:
+    """Decide on a job's status; statuses must come from :func:`validate_job_watch`.
+
+    A failure status wins over a target status. A terminal status (FAILED, CANCELLED, FINISHED) that is
+    neither a target nor a failure ends the wait as a failure too: that job will never reach a target.
+    Any other status (STARTING, RUNNING, CANCELLING, or one this provider does not know) keeps waiting.
+    """
+    name = f"Job {job.job_id} of deployment {job.deployment_id}"
+    failure = ""
+    if job.failure is not None and (job.failure.reason or job.failure.message):
+        failure = f": {job.failure.reason or 'no reason given'}: {job.failure.message or 'no message given'}"
+    if job.status in failure_statuses:
+        outcome, message = Outcome.FAILURE, f"{name} is {job.status}{failure}"
+    elif job.status in target_statuses:
+        outcome, message = Outcome.SUCCESS, f"{name} is {job.status}"
+    elif job.status in TERMINAL_JOB_STATUSES:
+        outcome = Outcome.FAILURE
+        message = f"{name} ended {job.status}{failure}, so it will never be {_or(target_statuses)}"
+    else:
+        outcome, message = Outcome.WAITING, f"{name} is {job.status}, not yet {_or(target_statuses)}"
+    return JobDecision(
+        outcome=outcome, message=message, job_id=job.job_id, deployment_id=job.deployment_id, status=job.status
+    )
+
+
+def job_timeout_message(job_id: str, target_statuses: Sequence[str], last_status: str | None) -> str:
+    """What a wait for a job that timed out says, in the worker and in the triggerer alike."""
+    return (
+        f"Timed out waiting for job {job_id} to be {_or(target_statuses)}; "
+        f"it was last seen {last_status or 'never (no answer)'}"
+    )
+
+
 def keeps_waiting(error: VVPError) -> bool:
     """Whether an error reading the deployment means "not yet": no such deployment yet, or a transient error.
 
@@ -132,15 +190,39 @@ def _counts(states: Iterable[str], before: JobSummary, now: JobSummary) -> str:
     return ", ".join(f"{state} {getattr(before, state)} -> {getattr(now, state)}" for state in dict.fromkeys(states))
 
 
-def _validate_states(states: str | Iterable[str], *, argument: str) -> tuple[str, ...]:
-    """The job-summary state names in ``states``, lowercased; raise ValueError naming the valid ones.
+@dataclass(frozen=True)
+class _Vocabulary:
+    """The names a watch may use (job summary states, or job statuses) and how its errors speak of them."""
 
-    A single string is one state, not a sequence of letters.
-    """
-    names = [states] if isinstance(states, str) else list(states)
-    invalid = [name for name in names if not isinstance(name, str) or name.strip().lower() not in JOB_SUMMARY_STATES]
-    if invalid:
-        raise ValueError(
-            f"{argument} has unknown job summary states {invalid!r}; valid states are: {', '.join(JOB_SUMMARY_STATES)}"
-        )
-    return tuple(dict.fromkeys(name.strip().lower() for name in names))
+    names: tuple[str, ...]
+    kind: str
+    singular: str
+    plural: str
+    normalize: Callable[[str], str]
+
+    def validate(
+        self, targets: str | Iterable[str], failures: str | Iterable[str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        valid = f"valid {self.plural} are: {', '.join(self.names)}"
+        target_names = self._names(targets, f"target_{self.plural}", valid)
+        failure_names = self._names(failures, f"failure_{self.plural}", valid)
+        if not target_names:
+            raise ValueError(f"target_{self.plural} needs at least one {self.singular}; {valid}")
+        if overlap := sorted(set(target_names) & set(failure_names)):
+            raise ValueError(
+                f"{overlap!r} are both target and failure {self.plural}; "
+                f"remove them from failure_{self.plural} to wait for them"
+            )
+        return target_names, failure_names
+
+    def _names(self, names: str | Iterable[str], argument: str, valid: str) -> tuple[str, ...]:
+        """The names, normalized; a single string is one name, not a sequence of letters."""
+        listed = [names] if isinstance(names, str) else list(names)
+        invalid = [n for n in listed if not isinstance(n, str) or self.normalize(n.strip()) not in self.names]
+        if invalid:
+            raise ValueError(f"{argument} has unknown {self.kind} {self.plural} {invalid!r}; {valid}")
+        return tuple(dict.fromkeys(self.normalize(name.strip()) for name in listed))
+
+
+_SUMMARY_STATES = _Vocabulary(JOB_SUMMARY_STATES, "job summary", "state", "states", str.lower)
+_JOB_STATUSES = _Vocabulary(JOB_STATUSES, "job", "status", "statuses", str.upper)

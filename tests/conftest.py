@@ -42,10 +42,15 @@ AddDeployment = Callable[..., str]
 
 @pytest.fixture(scope="session")
 def vvp_server() -> Iterator[VVPEmulator]:
-    """One emulator on the real clock for the session; each test works in its own namespace."""
-    from airflow_provider_flink_vvp.testing import VVPEmulator
+    """One emulator on the real clock for the session; each test works in its own namespace.
 
-    with VVPEmulator() as emulator:
+    A started job is STARTING for 0.3 s, a BATCH one RUNNING for 0.6 s, a stopped one CANCELLING for 0.3 s,
+    so job-control tests stay fast.
+    """
+    from airflow_provider_flink_vvp.testing import EmulatorState, JobDurations, VVPEmulator
+
+    durations = JobDurations(starting=0.3, batch_running=0.6, cancelling=0.3)
+    with VVPEmulator(EmulatorState(job_durations=durations)) as emulator:
         emulator.add_access_key(VVP_ACCESS_KEY_ID, VVP_ACCESS_KEY_SECRET)
         yield emulator
 
@@ -102,6 +107,7 @@ def add_deployment(vvp_emulator: VVPEmulator, vvp_namespace: str) -> AddDeployme
         *,
         history: Mapping[str, int] | None = None,
         timeline: Sequence[Sequence[Any]] | None = None,
+        execution_mode: str = "STREAMING",
     ) -> str:
         created_at = next(created)
         deployment_id = f"{name}-{created_at}-{uuid.uuid4().hex[:8]}"
@@ -111,7 +117,7 @@ def add_deployment(vvp_emulator: VVPEmulator, vvp_namespace: str) -> AddDeployme
                 "name": name,
                 "namespace": vvp_namespace,
                 "workspace": VVP_WORKSPACE,
-                "executionMode": "STREAMING",
+                "executionMode": execution_mode,
                 "createdAt": str(created_at),
                 "jobSummary": dict(history or {}),
             }
@@ -128,11 +134,34 @@ def add_job(emulator: VVPEmulator, deployment_id: str, timeline: Sequence[Sequen
     emulator.add_job({"jobId": uuid.uuid4().hex, "deploymentId": deployment_id}, timeline=timeline)
 
 
-class FakeTaskInstance:
-    """What the operators use of a task instance: its try number and ``xcom_push``."""
+@pytest.fixture
+def after_start(vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[str], Any]], None]:
+    """Run an action with the job's ID right after the emulator starts each job (StartJobWithParams).
 
-    def __init__(self, try_number: int) -> None:
+    E.g. ``after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, [["FAILED", None]]))``
+    makes the jobs a task starts fail.
+    """
+    state = vvp_emulator.state
+
+    def schedule(action: Callable[[str], Any]) -> None:
+        start = type(state).start_job
+
+        def start_then_act(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            job = start(state, *args, **kwargs)
+            action(job["jobId"])
+            return job
+
+        monkeypatch.setattr(state, "start_job", start_then_act)
+
+    return schedule
+
+
+class FakeTaskInstance:
+    """What the operators use of a task instance: its try number, ``max_tries`` and ``xcom_push``."""
+
+    def __init__(self, try_number: int, max_tries: int) -> None:
         self.try_number = try_number
+        self.max_tries = max_tries
         self.xcoms: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -153,11 +182,14 @@ MakeContext = Callable[..., dict[str, Any]]
 def make_context() -> MakeContext:
     """A task context for calling execute() or poke() directly: a fresh task instance each call.
 
-    Pass the ``task_state_store`` of an earlier context to act as a later run of the same task.
+    Pass the ``task_state_store`` of an earlier context to act as a later run of the same task;
+    ``max_tries`` is the try number plus the retries left (Airflow raises it when a task is cleared).
     """
 
-    def context(*, try_number: int = 1, task_state_store: FakeTaskStateStore | None = None) -> dict[str, Any]:
+    def context(
+        *, try_number: int = 1, max_tries: int = 0, task_state_store: FakeTaskStateStore | None = None
+    ) -> dict[str, Any]:
         store = FakeTaskStateStore() if task_state_store is None else task_state_store
-        return {"ti": FakeTaskInstance(try_number), "task_state_store": store}
+        return {"ti": FakeTaskInstance(try_number, max_tries), "task_state_store": store}
 
     return context

@@ -125,6 +125,7 @@ def test_importing_the_operator_sensor_and_link_modules_leaves_the_hook_and_http
     code = (
         "import sys\n"
         "import airflow_provider_flink_vvp.operators.vvp, airflow_provider_flink_vvp.sensors.vvp\n"
+        "import airflow_provider_flink_vvp.tasks\n"
         "import airflow_provider_flink_vvp.links.vvp\n"
         "print([m for m in ('airflow_provider_flink_vvp.hooks.vvp', 'airflow_provider_flink_vvp.client', "
         "'requests', 'airflow_provider_flink_vvp.triggers.vvp') if m in sys.modules])\n"

@@ -280,10 +280,37 @@ class FlinkVVPHook(BaseHook):
         """
         return self.get_conn().call(_job(self.config, job_id, namespace, workspace))
 
-    async def aget_job(self, job_id: str, *, namespace: str | None = None, workspace: str | None = None) -> Job:
-        """Async :meth:`get_job`."""
+    async def aget_job(
+        self, job_id: str, *, namespace: str | None = None, workspace: str | None = None, max_age: float = 0.0
+    ) -> Job:
+        """Async :meth:`get_job`; ``max_age`` as in :meth:`aget_deployments_by_name` (triggers watching one job
+        share their polls)."""
         operation = _job(await self.aget_config(), job_id, namespace, workspace)
+        return await (await self.aget_conn()).call(operation, max_age=max_age)
+
+    async def astop_job(
+        self, job_id: str, *, stop_strategy: str = "NONE", namespace: str | None = None, workspace: str | None = None
+    ) -> Job:
+        """Async :meth:`stop_job` (for a trigger's ``on_kill``); it is repeated only when surely not sent."""
+        namespace, workspace = (await self.aget_config()).target(namespace, workspace)
+        operation = operations.stop_job(
+            namespace=namespace, workspace=workspace, job_id=job_id, stop_strategy=stop_strategy
+        )
         return await (await self.aget_conn()).call(operation)
+
+    def get_deployment(
+        self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None
+    ) -> Deployment:
+        """A deployment by its ID (GetDeployment).
+
+        :param deployment_id: the deployment's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        namespace, workspace = self.config.target(namespace, workspace)
+        return self.get_conn().call(
+            operations.get_deployment(namespace=namespace, workspace=workspace, deployment_id=deployment_id)
+        )
 
     def list_jobs(self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None) -> list[Job]:
         """Every job of a deployment, all pages (ListJobs).

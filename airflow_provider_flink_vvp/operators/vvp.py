@@ -1,26 +1,41 @@
-"""Operators of Realtime Compute for Apache Flink (VVP)."""
+"""Operators of Realtime Compute for Apache Flink (VVP): find deployments, start and stop their jobs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
 
-from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPError
+from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError
+from airflow_provider_flink_vvp.api.models import TERMINAL_JOB_STATUSES
+from airflow_provider_flink_vvp.api.operations import STOP_STRATEGIES
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
+from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, FlinkVVPJobWaitOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+    from airflow_provider_flink_vvp.api.models import Deployment, Job
 
 #: The XCom holding the IDs of every deployment with the name, newest first.
 DEPLOYMENT_IDS_XCOM_KEY = "deployment_ids"
+#: The XCom holding the deployment of the job a job operator started, attached to or stopped.
+DEPLOYMENT_ID_XCOM_KEY = "deployment_id"
+#: The task state store key of the job the start operator started (see :class:`FlinkVVPStartJobOperator`).
+STARTED_JOB_STATE_KEY = "flink_vvp_started_job"
+#: ``wait_for`` values of :class:`FlinkVVPStartJobOperator`; "auto" is FINISHED for BATCH, RUNNING for STREAMING.
+WAIT_FOR_VALUES = ("auto", "RUNNING", "FINISHED", None)
+#: ``if_running`` values of :class:`FlinkVVPStartJobOperator`.
+IF_RUNNING_VALUES = ("attach", "fail", "restart")
+# A job that was running and finished did run: waiting for RUNNING is over on FINISHED too.
+_WAIT_TARGETS = {"RUNNING": ("RUNNING", "FINISHED"), "FINISHED": ("FINISHED",)}
+_JOB_FAILURES = ("FAILED", "CANCELLED")
+_TERMINAL = tuple(sorted(TERMINAL_JOB_STATUSES))
+_WEEK = 7 * 24 * 60 * 60.0
 
 
-class FlinkVVPGetDeploymentsByNameOperator(BaseOperator):
+class FlinkVVPGetDeploymentsByNameOperator(FlinkVVPBaseOperator):
     """Find the deployments with a name (GetDeploymentsByName) and return the newest one's ID.
 
     Names are not unique, so every match is pushed too. XComs: ``return_value`` (the newest
@@ -57,16 +72,10 @@ class FlinkVVPGetDeploymentsByNameOperator(BaseOperator):
         self.ignore_job_summary = ignore_job_summary
         self.ignore_resource_setting = ignore_resource_setting
 
-    @cached_property
-    def hook(self) -> FlinkVVPHook:
-        from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-
-        return FlinkVVPHook(self.flink_vvp_conn_id)
-
     def execute(self, context: Context) -> str:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        try:
+        # Transient errors were retried by the client; what is left may heal with a task retry.
+        # Anything else (no such deployment, credentials, permissions) will not.
+        with self._api_errors():
             deployments = self.hook.get_deployments_by_name(
                 self.deployment_name,
                 namespace=self.namespace,
@@ -78,12 +87,6 @@ class FlinkVVPGetDeploymentsByNameOperator(BaseOperator):
                 namespace, workspace = self.hook.config.target(self.namespace, self.workspace)
                 raise DeploymentNotFoundError(name=self.deployment_name, namespace=namespace, workspace=workspace)
             url = self.hook.config.deployment_url(deployments[0].deployment_id, self.namespace, self.workspace)
-        except VVPError as error:
-            # Transient errors were retried by the client; what is left may heal with a task retry.
-            # Anything else (no such deployment, credentials, permissions) will not.
-            if error.retryable:
-                raise
-            raise AirflowFailException(str(error)) from error
 
         ids = [deployment.deployment_id for deployment in deployments]
         self.log.info("Deployments named %r, newest first: %s; console: %s", self.deployment_name, ids, url)
@@ -91,3 +94,360 @@ class FlinkVVPGetDeploymentsByNameOperator(BaseOperator):
         ti.xcom_push(key=DEPLOYMENT_IDS_XCOM_KEY, value=ids)
         ti.xcom_push(key=DEPLOYMENT_URL_XCOM_KEY, value=url)
         return ids[0]
+
+
+class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
+    """Start a job of a deployment (StartJobWithParams) and wait until it runs or finishes.
+
+    The deployment is ``deployment_id``, or the newest one named ``deployment_name``. When it already has a
+    STARTING or RUNNING job, ``if_running`` decides: ``attach`` waits on that job instead of starting
+    another, ``fail`` fails the task, ``restart`` stops it (``stop_strategy_on_restart``), waits until it
+    ended, then starts a new one. A retry (or a resumption) of this task finds the job an earlier try
+    started in the task state store and waits on it again, whatever ``if_running`` says, so a task never
+    runs two jobs; clearing the task starts afresh.
+
+    A job that ends FAILED or CANCELLED fails the task (no retries) with its failure reason and message
+    and the console link. A ``timeout`` leaves the job alone and the task to its retries.
+
+    The jobId (``return_value``), ``deployment_id`` and ``deployment_url`` (the console page, behind the
+    task's link) are pushed as soon as the job exists, so they are there even when the wait fails.
+
+    When the task is killed while it waits (marked failed or success, cleared, ``execution_timeout``),
+    a job this task started is stopped with ``stop_strategy_on_kill``: by :meth:`on_kill` in the worker,
+    or, deferred, by the trigger's ``on_kill`` in the triggerer. A job it only attached to is left alone.
+
+    :param deployment_name: the deployment's name; the newest deployment with it is used. (templated)
+    :param deployment_id: the deployment's ID, instead of ``deployment_name``. (templated)
+    :param namespace: the namespace (project); defaults to the connection's. (templated)
+    :param workspace: the workspace ID; defaults to the connection's. (templated)
+    :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
+    :param restore_strategy: NONE, LATEST_SAVEPOINT, FROM_SAVEPOINT (with ``savepoint_id``) or LATEST_STATE.
+        (templated)
+    :param savepoint_id: the savepoint to restore with FROM_SAVEPOINT. (templated)
+    :param allow_non_restored_state: skip state that cannot be mapped to the new job graph.
+    :param local_variables: values for the deployment's ``${name}`` variables. (templated)
+    :param wait_for: ``"auto"`` (FINISHED for a BATCH deployment, RUNNING for a STREAMING one), ``"RUNNING"``
+        (a job that already FINISHED counts), ``"FINISHED"``, or None to return once the job exists.
+    :param if_running: ``"attach"``, ``"fail"`` or ``"restart"``, for a deployment that already has an active job.
+    :param stop_strategy_on_restart: how ``if_running="restart"`` stops the active job: NONE,
+        STOP_WITH_SAVEPOINT or STOP_WITH_DRAIN.
+    :param stop_strategy_on_kill: how to stop the started job when the task is killed; None leaves it running.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poll_interval: seconds between looks at the job.
+    :param timeout: seconds to wait for the job (and, with ``restart``, for the old job to end) before failing.
+    """
+
+    template_fields: Sequence[str] = (
+        "deployment_name",
+        "deployment_id",
+        "namespace",
+        "workspace",
+        "restore_strategy",
+        "savepoint_id",
+        "local_variables",
+    )
+    operator_extra_links = (FlinkVVPDeploymentLink(),)
+
+    def __init__(
+        self,
+        *,
+        deployment_name: str | None = None,
+        deployment_id: str | None = None,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        flink_vvp_conn_id: str = "flink_vvp_default",
+        restore_strategy: str = "LATEST_STATE",
+        savepoint_id: str | None = None,
+        allow_non_restored_state: bool | None = None,
+        local_variables: Mapping[str, str] | None = None,
+        wait_for: str | None = "auto",
+        if_running: str = "attach",
+        stop_strategy_on_restart: str = "NONE",
+        stop_strategy_on_kill: str | None = "NONE",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        timeout: float = _WEEK,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_one_deployment(deployment_name, deployment_id)
+        self.deployment_name = deployment_name
+        self.deployment_id = deployment_id
+        self.namespace = namespace
+        self.workspace = workspace
+        self.flink_vvp_conn_id = flink_vvp_conn_id
+        self.restore_strategy = restore_strategy
+        self.savepoint_id = savepoint_id
+        self.allow_non_restored_state = allow_non_restored_state
+        self.local_variables = local_variables
+        self.wait_for = _choice(
+            "wait_for", wait_for.upper() if wait_for and wait_for != "auto" else wait_for, WAIT_FOR_VALUES
+        )
+        self.if_running = _choice("if_running", if_running, IF_RUNNING_VALUES)
+        self.stop_strategy_on_restart = _choice("stop_strategy_on_restart", stop_strategy_on_restart, STOP_STRATEGIES)
+        self.stop_strategy_on_kill = _choice("stop_strategy_on_kill", stop_strategy_on_kill, (*STOP_STRATEGIES, None))
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        # The job this try started or took back from an earlier try: what on_kill stops.
+        self._owned_job_id: str | None = None
+
+    def execute(self, context: Context) -> str:
+        with self._api_errors():
+            deployment = _find_deployment(self, self.deployment_name, self.deployment_id)
+            deployment_id = deployment.deployment_id
+            context["ti"].xcom_push(key=DEPLOYMENT_ID_XCOM_KEY, value=deployment_id)
+            self._publish_url(context, deployment_id)
+            targets = self._targets(deployment)
+            earlier = self._started_earlier(context)
+            # Unless it ended badly (a retry is for that), it is this task's job: no second one.
+            if earlier is not None and (earlier.is_active or earlier.status in targets):
+                self.log.info(
+                    "Job %s, started by an earlier try of this task, is %s: waiting on it again",
+                    earlier.job_id,
+                    earlier.status,
+                )
+                return self._watch(context, earlier, targets, owned=True)
+            active = _active_job(self, deployment_id)
+            if active is None:
+                return self._start(context, deployment_id, targets)
+            where = f"Deployment {deployment_id} already has job {active.job_id} {active.status}"
+            if self.if_running == "attach":
+                self.log.info("%s: waiting on it instead of starting another (if_running='attach')", where)
+                return self._watch(context, active, targets, owned=False)
+            if self.if_running == "fail":
+                self._fail(
+                    f"{where}: stop it first, or set if_running='attach' to wait on it or 'restart' to replace it"
+                )
+            self.log.info(
+                "%s: stopping it (%s) to start anew (if_running='restart')", where, self.stop_strategy_on_restart
+            )
+            self.hook.stop_job(
+                active.job_id,
+                stop_strategy=self.stop_strategy_on_restart,
+                namespace=self.namespace,
+                workspace=self.workspace,
+            )
+        self._wait_for_job(context, active.job_id, _TERMINAL, (), method_name="execute_after_stop")
+        return self._start(context, deployment_id, targets)
+
+    def execute_after_stop(self, context: Context, event: dict[str, Any]) -> str:
+        """Resume after the trigger saw the job that ``if_running="restart"`` stopped end; start the new job.
+
+        :param event: the trigger's payload about the stopped job (its ``deployment_id`` with success).
+        """
+        self.execute_complete(context, event)  # fails the task unless the old job ended
+        with self._api_errors():
+            deployment = self.hook.get_deployment(
+                event["deployment_id"], namespace=self.namespace, workspace=self.workspace
+            )
+            return self._start(context, deployment.deployment_id, self._targets(deployment))
+
+    def on_kill(self) -> None:
+        """Stop the job this try started (or took back from an earlier try) when the task is killed while waiting."""
+        if self._owned_job_id is None or self.stop_strategy_on_kill is None:
+            return
+        job = self.hook.get_job(self._owned_job_id, namespace=self.namespace, workspace=self.workspace)
+        if not job.is_active:
+            self.log.info("The task was killed; job %s is %s already: nothing to stop", job.job_id, job.status)
+            return
+        self.hook.stop_job(
+            job.job_id, stop_strategy=self.stop_strategy_on_kill, namespace=self.namespace, workspace=self.workspace
+        )
+        self.log.info("The task was killed: stopped job %s (%s)", job.job_id, self.stop_strategy_on_kill)
+
+    def _targets(self, deployment: Deployment) -> tuple[str, ...]:
+        """The statuses that end the wait; empty for ``wait_for=None``."""
+        if self.wait_for is None:
+            return ()
+        if self.wait_for == "auto":
+            return _WAIT_TARGETS["FINISHED" if deployment.execution_mode == "BATCH" else "RUNNING"]
+        return _WAIT_TARGETS[self.wait_for]
+
+    def _started_earlier(self, context: Context) -> Job | None:
+        """The job an earlier try of this task started, if any; a cleared task has none."""
+        stored = context["task_state_store"].get(STARTED_JOB_STATE_KEY)
+        if not isinstance(stored, dict) or stored.get("series") != _try_series(self, context):
+            return None
+        return self.hook.get_job(str(stored["job_id"]), namespace=self.namespace, workspace=self.workspace)
+
+    def _start(self, context: Context, deployment_id: str, targets: Sequence[str]) -> str:
+        job = self.hook.start_job(
+            deployment_id,
+            namespace=self.namespace,
+            workspace=self.workspace,
+            restore_strategy=self.restore_strategy,
+            savepoint_id=self.savepoint_id or None,
+            allow_non_restored_state=self.allow_non_restored_state,
+            local_variables=self.local_variables,
+        )
+        context["task_state_store"].set(
+            STARTED_JOB_STATE_KEY, {"job_id": job.job_id, "series": _try_series(self, context)}
+        )
+        self.log.info(
+            "Started job %s of deployment %s (restore strategy %s)", job.job_id, deployment_id, self.restore_strategy
+        )
+        return self._watch(context, job, targets, owned=True)
+
+    def _watch(self, context: Context, job: Job, targets: Sequence[str], *, owned: bool) -> str:
+        """Push the jobId now, then wait (unless ``wait_for`` is None); on_kill stops the job when ``owned``."""
+        context["ti"].xcom_push(key="return_value", value=job.job_id)
+        if owned:
+            self._owned_job_id = job.job_id
+        if not targets:
+            return job.job_id
+        return self._wait_for_job(
+            context,
+            job.job_id,
+            targets,
+            _JOB_FAILURES,
+            stop_strategy_on_kill=self.stop_strategy_on_kill if owned else None,
+        )
+
+
+class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
+    """Stop a job (StopJob): the one with ``job_id``, or the active job of a deployment.
+
+    With ``deployment_name`` (the newest deployment with it) or ``deployment_id``, the deployment's
+    STARTING or RUNNING job is stopped; a deployment with none is left as it is, and the log says so
+    (the task then returns None). With ``wait_for_termination`` the task waits until the job has ended
+    (CANCELLED or FINISHED; FAILED fails the task). A job that ended already is not stopped again.
+
+    Pushes the jobId (``return_value``), ``deployment_id`` and ``deployment_url``.
+
+    :param job_id: the job's ID. (templated)
+    :param deployment_name: instead of ``job_id``: stop the active job of the newest deployment with this name.
+        (templated)
+    :param deployment_id: instead of ``job_id``: stop the active job of this deployment. (templated)
+    :param namespace: the namespace (project); defaults to the connection's. (templated)
+    :param workspace: the workspace ID; defaults to the connection's. (templated)
+    :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
+    :param stop_strategy: NONE, STOP_WITH_SAVEPOINT or STOP_WITH_DRAIN. (templated)
+    :param wait_for_termination: wait until the job has ended.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poll_interval: seconds between looks at the job.
+    :param timeout: seconds to wait for the job to end before failing.
+    """
+
+    template_fields: Sequence[str] = (
+        "job_id",
+        "deployment_name",
+        "deployment_id",
+        "namespace",
+        "workspace",
+        "stop_strategy",
+    )
+    operator_extra_links = (FlinkVVPDeploymentLink(),)
+
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        deployment_name: str | None = None,
+        deployment_id: str | None = None,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        flink_vvp_conn_id: str = "flink_vvp_default",
+        stop_strategy: str = "NONE",
+        wait_for_termination: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        timeout: float = _WEEK,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        given = [
+            name
+            for name, value in (
+                ("job_id", job_id),
+                ("deployment_name", deployment_name),
+                ("deployment_id", deployment_id),
+            )
+            if value
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                f"Pass exactly one of job_id, deployment_name and deployment_id, got {given or 'none'}: "
+                "job_id stops that job, the others stop the deployment's active job"
+            )
+        self.job_id = job_id
+        self.deployment_name = deployment_name
+        self.deployment_id = deployment_id
+        self.namespace = namespace
+        self.workspace = workspace
+        self.flink_vvp_conn_id = flink_vvp_conn_id
+        self.stop_strategy = stop_strategy
+        self.wait_for_termination = wait_for_termination
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+
+    def execute(self, context: Context) -> str | None:
+        with self._api_errors():
+            if self.job_id:
+                job = self.hook.get_job(self.job_id, namespace=self.namespace, workspace=self.workspace)
+            else:
+                deployment = _find_deployment(self, self.deployment_name, self.deployment_id)
+                found = _active_job(self, deployment.deployment_id)
+                if found is None:
+                    self._publish(context, deployment.deployment_id)
+                    self.log.info(
+                        "Deployment %s has no STARTING or RUNNING job: nothing to stop", deployment.deployment_id
+                    )
+                    return None
+                job = found
+            self._publish(context, job.deployment_id)
+            context["ti"].xcom_push(key="return_value", value=job.job_id)
+            if job.is_terminal:
+                self.log.info("Job %s is %s already: nothing to stop", job.job_id, job.status)
+            else:
+                self.hook.stop_job(
+                    job.job_id, stop_strategy=self.stop_strategy, namespace=self.namespace, workspace=self.workspace
+                )
+                self.log.info(
+                    "Stopping job %s of deployment %s (%s)", job.job_id, job.deployment_id, self.stop_strategy
+                )
+        if not self.wait_for_termination:
+            return job.job_id
+        return self._wait_for_job(context, job.job_id, ("CANCELLED", "FINISHED"), ("FAILED",))
+
+    def _publish(self, context: Context, deployment_id: str) -> None:
+        context["ti"].xcom_push(key=DEPLOYMENT_ID_XCOM_KEY, value=deployment_id)
+        self._publish_url(context, deployment_id)
+
+
+def _check_one_deployment(deployment_name: str | None, deployment_id: str | None) -> None:
+    if bool(deployment_name) == bool(deployment_id):
+        raise ValueError(
+            "Pass exactly one of deployment_name (the newest deployment with that name is used) and deployment_id, "
+            f"got deployment_name={deployment_name!r} and deployment_id={deployment_id!r}"
+        )
+
+
+def _choice(argument: str, value: Any, valid: Sequence[Any]) -> Any:
+    if value not in valid:
+        raise ValueError(f"{argument} must be one of {', '.join(map(repr, valid))}, got {value!r}")
+    return value
+
+
+def _find_deployment(task: FlinkVVPBaseOperator, deployment_name: str | None, deployment_id: str | None) -> Deployment:
+    """The deployment with the ID, or the newest one with the name (checked again: both may be templated)."""
+    _check_one_deployment(deployment_name, deployment_id)
+    if deployment_id:
+        return task.hook.get_deployment(deployment_id, namespace=task.namespace, workspace=task.workspace)
+    assert deployment_name  # checked above
+    return task.hook.get_latest_deployment(
+        deployment_name, namespace=task.namespace, workspace=task.workspace, ignore_resource_setting=True
+    )
+
+
+def _active_job(task: FlinkVVPBaseOperator, deployment_id: str) -> Job | None:
+    """The deployment's STARTING or RUNNING job (a deployment runs one at a time), if any."""
+    jobs = task.hook.list_jobs(deployment_id, namespace=task.namespace, workspace=task.workspace)
+    return next((job for job in jobs if job.is_active), None)
+
+
+def _try_series(task: FlinkVVPBaseOperator, context: Context) -> int:
+    """The first try number of the task's current run of tries: retries share it, clearing the task changes it
+    (as Airflow itself finds the first reschedule of a try)."""
+    return int(context["ti"].max_tries) - int(task.retries or 0) + 1

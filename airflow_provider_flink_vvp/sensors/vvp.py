@@ -5,26 +5,31 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
 from airflow_provider_flink_vvp.api.errors import VVPError
-from airflow_provider_flink_vvp.decisions import Baseline, Outcome, decide, keeps_waiting, validate_watch
-from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
+from airflow_provider_flink_vvp.decisions import (
+    Baseline,
+    Outcome,
+    decide,
+    keeps_waiting,
+    validate_job_watch,
+    validate_watch,
+)
+from airflow_provider_flink_vvp.links.vvp import FlinkVVPDeploymentLink
+from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, FlinkVVPJobWaitOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 #: The task state store key of the baseline (see :class:`FlinkVVPJobSummarySensor`).
 BASELINE_STATE_KEY = "flink_vvp_job_summary_baseline"
 
 
-class FlinkVVPJobSummarySensor(BaseSensorOperator):
+class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
     """Wait until the newest deployment with a name has jobs in a target state; fail on a failure state.
 
     ``starting``, ``running`` and ``cancelling`` are met while a job is in that state. ``cancelled``,
@@ -73,12 +78,6 @@ class FlinkVVPJobSummarySensor(BaseSensorOperator):
         self.target_states, self.failure_states = validate_watch(target_states, failure_states)
         self.deferrable = deferrable
 
-    @cached_property
-    def hook(self) -> FlinkVVPHook:
-        from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-
-        return FlinkVVPHook(self.flink_vvp_conn_id)
-
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
@@ -124,54 +123,84 @@ class FlinkVVPJobSummarySensor(BaseSensorOperator):
         decision = decide(deployment, baseline, target_states=self.target_states, failure_states=self.failure_states)
         if decision.baseline != baseline:
             _save_baseline(context, decision.baseline)
-        url = self._publish_url(context, deployment.deployment_id)
+        deployment_id = deployment.deployment_id
         if decision.outcome is Outcome.WAITING:
-            self.log.info("%s. Console: %s", decision.message, url)
+            self.log.info("%s. Console: %s", decision.message, self._publish_url(context, deployment_id))
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(
-            is_done=True, xcom_value=self._conclude(decision.outcome, decision.message, deployment.deployment_id, url)
+            is_done=True,
+            xcom_value=self._conclude(context, decision.outcome, decision.message, deployment_id, deployment_id),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
-        """Resume after the trigger: succeed or fail as a poke would have.
 
-        :param event: the trigger's payload: ``status`` (success, failure, timeout, error) and
-            ``message``; ``deployment_id`` with success and failure.
-        """
-        status = event["status"]
-        if status in (Outcome.SUCCESS, Outcome.FAILURE):
-            deployment_id = event["deployment_id"]
-            url = self._publish_url(context, deployment_id)
-            return self._conclude(Outcome(status), event["message"], deployment_id, url)
-        self._fail(event["message"], timed_out=status == "timeout")
+class FlinkVVPJobStatusSensor(FlinkVVPJobWaitOperator, BaseSensorOperator):
+    """Wait until a job (by its ID) is in a target status; fail on a failure status.
 
-    def _conclude(self, outcome: Outcome, message: str, deployment_id: str, url: str) -> str:
-        """The deploymentId of a wait that succeeded; a wait that failed raises."""
-        if outcome is Outcome.FAILURE:
-            self._fail(f"{message}. Console: {url}")
-        self.log.info("%s. Console: %s", message, url)
-        return deployment_id
+    Each look is :func:`~.decisions.decide_job`, as in :class:`~.operators.vvp.FlinkVVPStartJobOperator`
+    and :class:`~.operators.vvp.FlinkVVPStopJobOperator`: a failure status wins over a target, and a
+    terminal status (FAILED, CANCELLED, FINISHED) that is neither ends the wait as a failure (waiting for
+    RUNNING on a job that FINISHED fails, saying so), with the job's failure reason. Transient API errors
+    keep the sensor waiting; an unknown job, credential or permission errors fail it at once.
 
-    def _fail(self, message: str, *, timed_out: bool = False) -> NoReturn:
-        """End the task: skipped with ``soft_fail`` (in every mode), else failed without retries."""
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+    Pushes the jobId (``return_value``) and its deployment's console page (``deployment_url``).
 
-        if self.soft_fail:
-            # Logged as well: resuming from a deferral replaces a skip's reason with a generic one.
-            self.log.warning("Skipping (soft_fail): %s", message)
-            raise AirflowSkipException(message)
-        if timed_out:
-            raise AirflowSensorTimeout(message)
-        raise AirflowFailException(message)
+    :param job_id: the job's ID. (templated)
+    :param namespace: the namespace (project); defaults to the connection's. (templated)
+    :param workspace: the workspace ID; defaults to the connection's. (templated)
+    :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
+    :param target_statuses: job statuses (STARTING, RUNNING, CANCELLING, FAILED, CANCELLED, FINISHED, any
+        case) that end the wait with success.
+    :param failure_statuses: job statuses that fail the task.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
 
-    def _publish_url(self, context: Context, deployment_id: str) -> str:
-        """Push the deployment's console URL (the ``deployment_url`` XCom and the task's link) and return it."""
-        try:
-            url = self.hook.config.deployment_url(deployment_id, self.namespace, self.workspace)
-        except VVPError as error:
-            self._fail(str(error))
-        context["ti"].xcom_push(key=DEPLOYMENT_URL_XCOM_KEY, value=url)
-        return url
+    template_fields: Sequence[str] = ("job_id", "namespace", "workspace")
+    operator_extra_links = (FlinkVVPDeploymentLink(),)
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        flink_vvp_conn_id: str = "flink_vvp_default",
+        target_statuses: str | Iterable[str] = ("RUNNING",),
+        failure_statuses: str | Iterable[str] = ("FAILED",),
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.namespace = namespace
+        self.workspace = workspace
+        self.flink_vvp_conn_id = flink_vvp_conn_id
+        self.target_statuses, self.failure_statuses = validate_job_watch(target_statuses, failure_statuses)
+        self.deferrable = deferrable
+
+    @property
+    def poll_interval(self) -> float:  # type: ignore[override]  # a sensor's interval is its poke_interval
+        return float(self.poke_interval)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # One look first: a wait that is already over needs no triggerer.
+        result = self.poke(context)
+        if result.is_done:
+            return result.xcom_value
+        return self._wait_for_job(context, self.job_id, self.target_statuses, self.failure_statuses)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        decision = self._look_at_job(self.job_id, self.target_statuses, self.failure_statuses)
+        if decision is None:
+            return PokeReturnValue(is_done=False)
+        if decision.outcome is Outcome.WAITING:
+            self.log.info(decision.message)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(
+            is_done=True,
+            xcom_value=self._conclude(context, decision.outcome, decision.message, self.job_id, decision.deployment_id),
+        )
 
 
 def _load_baseline(context: Context) -> Baseline | None:

@@ -349,6 +349,17 @@ class EmulatorState:
                 job.since = now
             return job.view(now)
 
+    def set_job_timeline(self, job_id: str, timeline: Iterable[Sequence[Any]]) -> dict[str, Any]:
+        """Make a job (any job, one a client started too) follow ``timeline`` from now on, e.g.
+        ``[["RUNNING", 1], ["FAILED", None]]`` to fail it in a second. Returns its view now."""
+        phases = _phases(timeline)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFoundError("JobNotFound", f"job {job_id!r} does not exist")
+            job.timeline, job.since = tuple(phases), self.clock.now()
+            return job.view(job.since)
+
     def job(self, workspace: str, namespace: str, job_id: str) -> dict[str, Any]:
         with self._lock:
             return self._job(workspace, namespace, job_id).view(self.clock.now())

@@ -1,4 +1,4 @@
-"""Triggers of Realtime Compute for Apache Flink (VVP): the deferrable half of the sensors."""
+"""Triggers of Realtime Compute for Apache Flink (VVP): the deferrable half of the sensors and operators."""
 
 from __future__ import annotations
 
@@ -10,13 +10,74 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_flink_vvp.api.errors import VVPError
-from airflow_provider_flink_vvp.decisions import Baseline, Outcome, decide, keeps_waiting
+from airflow_provider_flink_vvp.decisions import (
+    Baseline,
+    Outcome,
+    decide,
+    decide_job,
+    job_timeout_message,
+    keeps_waiting,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 
-class FlinkVVPJobSummaryTrigger(BaseTrigger):
+class _PollingTrigger(BaseTrigger):
+    """Poll with one hook until a look ends the wait, a definite error, or ``end_time``; yield one event.
+
+    Subclasses say what one look is (:meth:`_look`) and what a timeout means (:meth:`_timeout_message`).
+    Every event's payload has ``status`` (``success``, ``failure``, ``timeout`` or ``error``) and ``message``.
+    """
+
+    def __init__(self, *, flink_vvp_conn_id: str, poll_interval: float, end_time: float) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
+        self.flink_vvp_conn_id = flink_vvp_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+
+    def _classpath(self) -> str:
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+        # One hook, so one pooled HTTP client, for the trigger's whole life.
+        hook = FlinkVVPHook(self.flink_vvp_conn_id)
+        try:
+            payload = await self._poll(hook)
+        except Exception as error:  # an event must tell the task, or it would wait for its timeout
+            self.log.exception("The trigger failed")
+            payload = {"status": "error", "message": f"The trigger failed: {type(error).__name__}: {error}"}
+        finally:
+            await hook.aclose()
+        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+    async def _poll(self, hook: FlinkVVPHook) -> dict[str, Any]:
+        while True:
+            try:
+                payload = await self._look(hook)
+            except VVPError as error:
+                if not keeps_waiting(error):
+                    return {"status": "error", "message": str(error)}
+                self.log.info("%s Polling again.", error)
+            else:
+                if payload is not None:
+                    return payload
+            remaining = self.end_time - time.time()
+            if remaining <= 0:
+                return {"status": "timeout", "message": self._timeout_message()}
+            await asyncio.sleep(min(self.poll_interval, remaining))
+
+    async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
+        """One poll: the event's payload when the wait is over, None to poll again."""
+        raise NotImplementedError
+
+    def _timeout_message(self) -> str:
+        raise NotImplementedError
+
+
+class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     """Poll a deployment's job summary in the triggerer with the same decision as the sensor's poke.
 
     Yields one event and returns. Its payload: ``status`` (``success``, ``failure``, ``timeout`` or
@@ -47,20 +108,17 @@ class FlinkVVPJobSummaryTrigger(BaseTrigger):
         poll_interval: float,
         end_time: float,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
+        super().__init__(flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time)
         self.deployment_name = deployment_name
         self.namespace = namespace
         self.workspace = workspace
-        self.flink_vvp_conn_id = flink_vvp_conn_id
         self.target_states = tuple(target_states)
         self.failure_states = tuple(failure_states)
         self.baseline = dict(baseline) if baseline is not None else None
-        self.poll_interval = poll_interval
-        self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            self._classpath(),
             {
                 "deployment_name": self.deployment_name,
                 "namespace": self.namespace,
@@ -74,54 +132,130 @@ class FlinkVVPJobSummaryTrigger(BaseTrigger):
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
+        # Triggers watching the same deployment share one answer per poll interval: no
+        # staler than the interval this trigger already accepts, and one call, not hundreds.
+        deployment = await hook.aget_latest_deployment(
+            self.deployment_name,
+            namespace=self.namespace,
+            workspace=self.workspace,
+            ignore_resource_setting=True,
+            max_age=self.poll_interval,
+        )
+        baseline = Baseline.from_json(self.baseline) if self.baseline is not None else None
+        decision = decide(deployment, baseline, target_states=self.target_states, failure_states=self.failure_states)
+        if decision.outcome is not Outcome.WAITING:
+            return {
+                "status": decision.outcome.value,
+                "message": decision.message,
+                "deployment_id": deployment.deployment_id,
+            }
+        self.baseline = decision.baseline.to_json()
+        self.log.info(decision.message)
+        return None
+
+    def _timeout_message(self) -> str:
+        return f"Timed out waiting for deployment {self.deployment_name!r} to be {' or '.join(self.target_states)}"
+
+
+class FlinkVVPJobTrigger(_PollingTrigger):
+    """Poll one job (GetJob) with :func:`~.decisions.decide_job`, for the job sensor and the job operators.
+
+    Yields one event and returns. Its payload: ``status`` (``success``, ``failure``, ``timeout`` or
+    ``error``), ``message``, ``job_id``, and ``deployment_id`` and ``job_status`` once the job was read.
+    Transient API errors keep it polling until ``end_time``; an unknown job is an error.
+
+    When the task is killed while deferred (marked failed or success, or cleared), Airflow calls
+    :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job if still active.
+
+    :param job_id: the job's ID.
+    :param namespace: the namespace; the connection's when None.
+    :param workspace: the workspace ID; the connection's when None.
+    :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
+    :param target_statuses: validated job statuses that end the wait with success.
+    :param failure_statuses: validated job statuses that end it with failure.
+    :param poll_interval: seconds between polls.
+    :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
+    :param stop_strategy_on_kill: how to stop the job when the task is killed; None leaves it alone.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        namespace: str | None,
+        workspace: str | None,
+        flink_vvp_conn_id: str,
+        target_statuses: Sequence[str],
+        failure_statuses: Sequence[str],
+        poll_interval: float,
+        end_time: float,
+        stop_strategy_on_kill: str | None = None,
+    ) -> None:
+        super().__init__(flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time)
+        self.job_id = job_id
+        self.namespace = namespace
+        self.workspace = workspace
+        self.target_statuses = tuple(target_statuses)
+        self.failure_statuses = tuple(failure_statuses)
+        self.stop_strategy_on_kill = stop_strategy_on_kill
+        self._last_status: str | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            self._classpath(),
+            {
+                "job_id": self.job_id,
+                "namespace": self.namespace,
+                "workspace": self.workspace,
+                "flink_vvp_conn_id": self.flink_vvp_conn_id,
+                "target_statuses": list(self.target_statuses),
+                "failure_statuses": list(self.failure_statuses),
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "stop_strategy_on_kill": self.stop_strategy_on_kill,
+            },
+        )
+
+    async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
+        # Triggers watching the same job (a sensor and an operator) share one answer per poll interval.
+        job = await hook.aget_job(
+            self.job_id, namespace=self.namespace, workspace=self.workspace, max_age=self.poll_interval
+        )
+        decision = decide_job(job, target_statuses=self.target_statuses, failure_statuses=self.failure_statuses)
+        self._last_status = job.status
+        if decision.outcome is Outcome.WAITING:
+            self.log.info(decision.message)
+            return None
+        return {
+            "status": decision.outcome.value,
+            "message": decision.message,
+            "job_id": job.job_id,
+            "deployment_id": job.deployment_id,
+            "job_status": job.status,
+        }
+
+    def _timeout_message(self) -> str:
+        return job_timeout_message(self.job_id, self.target_statuses, self._last_status)
+
+    async def on_kill(self) -> None:
+        """Stop the job when the task was killed while deferred, if asked to and the job is still active."""
+        if self.stop_strategy_on_kill is None:
+            return
         from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
-        # One hook, so one pooled HTTP client, for the trigger's whole life.
         hook = FlinkVVPHook(self.flink_vvp_conn_id)
         try:
-            payload = await self._watch(hook)
-        except Exception as error:  # an event must tell the task, or it would wait for its timeout
-            self.log.exception("The trigger failed")
-            payload = {"status": "error", "message": f"The trigger failed: {type(error).__name__}: {error}"}
-        finally:
-            await hook.aclose()
-        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
-
-    async def _watch(self, hook: FlinkVVPHook) -> dict[str, Any]:
-        baseline = Baseline.from_json(self.baseline) if self.baseline is not None else None
-        while True:
-            try:
-                # Triggers watching the same deployment share one answer per poll interval: no
-                # staler than the interval this trigger already accepts, and one call, not hundreds.
-                deployment = await hook.aget_latest_deployment(
-                    self.deployment_name,
+            job = await hook.aget_job(self.job_id, namespace=self.namespace, workspace=self.workspace)
+            if job.is_active:
+                await hook.astop_job(
+                    self.job_id,
+                    stop_strategy=self.stop_strategy_on_kill,
                     namespace=self.namespace,
                     workspace=self.workspace,
-                    ignore_resource_setting=True,
-                    max_age=self.poll_interval,
                 )
-            except VVPError as error:
-                if not keeps_waiting(error):
-                    return {"status": "error", "message": str(error)}
-                self.log.info("%s Polling again.", error)
+                self.log.info("The task was killed: stopped job %s (%s)", self.job_id, self.stop_strategy_on_kill)
             else:
-                decision = decide(
-                    deployment, baseline, target_states=self.target_states, failure_states=self.failure_states
-                )
-                if decision.outcome is not Outcome.WAITING:
-                    return {
-                        "status": decision.outcome.value,
-                        "message": decision.message,
-                        "deployment_id": deployment.deployment_id,
-                    }
-                baseline = decision.baseline
-                self.log.info(decision.message)
-            remaining = self.end_time - time.time()
-            if remaining <= 0:
-                return {
-                    "status": "timeout",
-                    "message": f"Timed out waiting for deployment {self.deployment_name!r} "
-                    f"to be {' or '.join(self.target_states)}",
-                }
-            await asyncio.sleep(min(self.poll_interval, remaining))
+                self.log.info("The task was killed; job %s is %s already: nothing to stop", self.job_id, job.status)
+        finally:
+            await hook.aclose()

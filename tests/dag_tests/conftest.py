@@ -98,27 +98,38 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
 
 @pytest.fixture
 def after_first_poke(vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], Any]], None]:
-    """Run an action right after the emulator reads the deployments for the next GetDeploymentsByName.
+    """Run an action right after the emulator's next read: by default of the deployments, for a
+    GetDeploymentsByName; ``read="job"`` for a GetJob.
 
     That read is the sensor's first look, so a job that starts or fails in the action cannot be
-    mistaken for the deployment's history, however long Airflow takes to get there.
+    mistaken for the deployment's history, nor be met at once, however long Airflow takes to get there.
     """
     state = vvp_emulator.state
 
-    def schedule(action: Callable[[], Any]) -> None:
-        read = type(state).deployments_by_name
+    def schedule(action: Callable[[], Any], *, read: str = "deployments_by_name") -> None:
+        original = getattr(type(state), read)
         pending = threading.Lock()
 
-        def read_then_act(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-            deployments = read(state, *args, **kwargs)
+        def read_then_act(*args: Any, **kwargs: Any) -> Any:
+            answer = original(state, *args, **kwargs)
             if pending.acquire(blocking=False):
                 action()
-            return deployments
+            return answer
 
-        monkeypatch.setattr(state, "deployments_by_name", read_then_act)
+        monkeypatch.setattr(state, read, read_then_act)
 
     return schedule
 
 
+# The DAG file of a DAG ID: the first entry whose prefix the ID starts with.
+_FILES_BY_PREFIX = (
+    ("example_flink_vvp_batch", "example_flink_vvp_batch.py"),
+    ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
+    ("example_", "example_flink_vvp.py"),
+    ("flink_vvp_job_", "flink_vvp_job_dags.py"),
+    ("", "flink_vvp_test_dags.py"),
+)
+
+
 def _file_of(dag_id: str) -> str:
-    return "example_flink_vvp.py" if dag_id.startswith("example_") else "flink_vvp_test_dags.py"
+    return next(file for prefix, file in _FILES_BY_PREFIX if dag_id.startswith(prefix))

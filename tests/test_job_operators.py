@@ -1,0 +1,199 @@
+"""The start and stop operators and the job trigger, called directly against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+
+from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+from airflow_provider_flink_vvp.operators.vvp import FlinkVVPStartJobOperator, FlinkVVPStopJobOperator
+from airflow_provider_flink_vvp.testing import VVPEmulator
+from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
+from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext
+
+FOREVER_STARTING = [["STARTING", None]]
+
+
+def start(**kwargs: Any) -> FlinkVVPStartJobOperator:
+    return FlinkVVPStartJobOperator(
+        **{"task_id": "start", "deployment_name": "stream", "poll_interval": 0.1, "timeout": 10, **kwargs}
+    )
+
+
+def statuses(deployment_id: str) -> list[str]:
+    return [job.status for job in reversed(FlinkVVPHook().list_jobs(deployment_id))]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"deployment_id": "d-1"}, "Pass exactly one of deployment_name"),
+        ({"deployment_name": None}, "Pass exactly one of deployment_name"),
+        ({"if_running": "ignore"}, "if_running must be one of 'attach', 'fail', 'restart', got 'ignore'"),
+        ({"wait_for": "STARTED"}, "wait_for must be one of 'auto', 'RUNNING', 'FINISHED', None, got 'STARTED'"),
+        ({"stop_strategy_on_kill": "KILL"}, "stop_strategy_on_kill must be one of 'NONE'"),
+    ],
+)
+def test_arguments_are_checked_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        start(**kwargs)
+
+
+def test_the_stop_operator_takes_exactly_one_target() -> None:
+    with pytest.raises(ValueError, match="Pass exactly one of job_id, deployment_name and deployment_id"):
+        FlinkVVPStopJobOperator(task_id="stop", job_id="j", deployment_id="d")
+
+
+def test_wait_for_running_is_case_insensitive_and_targets_are_templated() -> None:
+    assert start(wait_for="running").wait_for == "RUNNING"
+    assert {"deployment_name", "deployment_id", "restore_strategy", "savepoint_id", "local_variables"} <= set(
+        FlinkVVPStartJobOperator.template_fields
+    )
+
+
+def test_on_kill_stops_the_job_the_task_started_while_it_waits(
+    add_deployment: AddDeployment, vvp_emulator: VVPEmulator, make_context: MakeContext, after_start: Any
+) -> None:
+    deployment_id = add_deployment("stream")
+    after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, FOREVER_STARTING))
+    operator = start(stop_strategy_on_kill="STOP_WITH_DRAIN")
+    context = make_context()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            operator.execute(context)  # type: ignore[arg-type]
+        except BaseException as error:
+            raised.append(error)
+
+    waiting = threading.Thread(target=run)
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while operator._owned_job_id is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    operator.on_kill()
+    waiting.join(10)
+
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    assert job.status in ("CANCELLING", "CANCELLED")
+    assert context["ti"].xcoms["return_value"] == job.job_id
+    assert isinstance(raised[0], AirflowFailException)
+    assert f"Job {job.job_id} of deployment {deployment_id} is CANCELLED. Console: " in str(raised[0])
+
+
+def test_on_kill_leaves_a_job_it_only_attached_to_alone(
+    add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("stream", timeline=[["RUNNING", None]])
+    operator = start()
+
+    operator.execute(make_context())  # type: ignore[arg-type]
+    operator.on_kill()
+
+    assert statuses(deployment_id) == ["RUNNING"]
+
+
+def test_if_running_fail_fails_and_says_how_to_fix_it(add_deployment: AddDeployment, make_context: MakeContext) -> None:
+    deployment_id = add_deployment("stream", timeline=[["RUNNING", None]])
+
+    with pytest.raises(AirflowFailException, match="stop it first, or set if_running='attach'"):
+        start(if_running="fail").execute(make_context())  # type: ignore[arg-type]
+    assert statuses(deployment_id) == ["RUNNING"]
+
+
+def test_a_retry_takes_back_its_job_even_with_if_running_fail_and_a_cleared_task_does_not(
+    add_deployment: AddDeployment, vvp_emulator: VVPEmulator, make_context: MakeContext, after_start: Any
+) -> None:
+    deployment_id = add_deployment("stream")
+    after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, FOREVER_STARTING))
+    first = make_context(try_number=1, max_tries=1)
+
+    job_id = start(if_running="fail", wait_for=None, retries=1).execute(first)  # type: ignore[arg-type]
+    retry = make_context(try_number=2, max_tries=1, task_state_store=first["task_state_store"])
+    retried = start(if_running="fail", wait_for=None, retries=1)
+
+    assert retried.execute(retry) == job_id  # type: ignore[arg-type]
+    assert retried._owned_job_id == job_id, "on_kill of the retry stops the job"
+    cleared = make_context(try_number=3, max_tries=3, task_state_store=first["task_state_store"])
+    with pytest.raises(AirflowFailException, match="already has job"):
+        start(if_running="fail", wait_for=None, retries=1).execute(cleared)  # type: ignore[arg-type]
+    assert statuses(deployment_id) == ["STARTING"]
+
+
+@pytest.mark.parametrize(("running", "stop_on_kill"), [(False, "NONE"), (True, None)])
+def test_deferring_hands_the_trigger_a_stop_only_for_a_job_the_task_started(
+    running: bool, stop_on_kill: str | None, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("stream", timeline=FOREVER_STARTING if running else None)
+    context = make_context()
+
+    with pytest.raises(TaskDeferred) as deferred:
+        start(deferrable=True).execute(context)  # type: ignore[arg-type]
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, FlinkVVPJobTrigger)
+    assert trigger.stop_strategy_on_kill == stop_on_kill
+    assert (trigger.target_statuses, trigger.failure_statuses) == (("RUNNING", "FINISHED"), ("FAILED", "CANCELLED"))
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    assert context["ti"].xcoms["return_value"] == trigger.job_id == job.job_id
+    assert context["ti"].xcoms["deployment_id"] == deployment_id
+
+
+def test_the_job_trigger_serializes_without_secrets() -> None:
+    trigger = FlinkVVPJobTrigger(
+        job_id="j-1",
+        namespace="ns",
+        workspace="ws",
+        flink_vvp_conn_id="flink_vvp_default",
+        target_statuses=["RUNNING"],
+        failure_statuses=["FAILED"],
+        poll_interval=0.1,
+        end_time=1.0,
+        stop_strategy_on_kill="NONE",
+    )
+
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == "airflow_provider_flink_vvp.triggers.vvp.FlinkVVPJobTrigger"
+    assert FlinkVVPJobTrigger(**kwargs).serialize() == (classpath, kwargs)
+    assert VVP_ACCESS_KEY_SECRET not in json.dumps(kwargs)
+
+
+@pytest.mark.parametrize(("stop_on_kill", "after"), [("NONE", "CANCELLING"), (None, "STARTING")])
+def test_the_triggers_on_kill_stops_the_job_only_when_told_to(
+    stop_on_kill: str | None, after: str, add_deployment: AddDeployment, vvp_emulator: VVPEmulator
+) -> None:
+    deployment_id = add_deployment("stream", timeline=FOREVER_STARTING)
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    trigger = FlinkVVPJobTrigger(
+        job_id=job.job_id,
+        namespace=None,
+        workspace=None,
+        flink_vvp_conn_id="flink_vvp_default",
+        target_statuses=["RUNNING"],
+        failure_statuses=["FAILED"],
+        poll_interval=0.1,
+        end_time=time.time() + 10,
+        stop_strategy_on_kill=stop_on_kill,
+    )
+
+    asyncio.run(trigger.on_kill())
+
+    assert statuses(deployment_id) == [after]
+
+
+def test_the_stop_operator_stops_a_job_by_id_and_waits_until_it_ended(
+    add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("stream", timeline=[["RUNNING", None]])
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    stop = FlinkVVPStopJobOperator(task_id="stop", job_id=job.job_id, poll_interval=0.1, timeout=10)
+
+    assert stop.execute(make_context()) == job.job_id  # type: ignore[arg-type]
+    assert statuses(deployment_id) == ["CANCELLED"]
