@@ -25,19 +25,33 @@ if TYPE_CHECKING:
 
 
 class FlinkVVPBaseOperator(BaseOperator):
-    """The shared half of the provider's tasks; subclasses set the connection, namespace and workspace.
+    """The shared half of the provider's tasks.
+
+    :param namespace: the namespace (project); defaults to the connection's.
+    :param workspace: the workspace ID; defaults to the connection's.
+    :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
 
     A trigger's event ends the task in :meth:`execute_complete`: success returns the event's
     ``_result_key`` field, failure fails the task with the console link, a timeout or an error fails it.
     """
 
-    flink_vvp_conn_id: str
-    namespace: str | None
-    workspace: str | None
     #: Sensors skip instead of failing when set; BaseSensorOperator sets it per task.
     soft_fail: bool = False
     #: The event field a successful wait returns: ``deployment_id`` or ``job_id``.
     _result_key = "deployment_id"
+
+    def __init__(
+        self,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        flink_vvp_conn_id: str = "flink_vvp_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.namespace = namespace
+        self.workspace = workspace
+        self.flink_vvp_conn_id = flink_vvp_conn_id
 
     @cached_property
     def hook(self) -> FlinkVVPHook:

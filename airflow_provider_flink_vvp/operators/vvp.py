@@ -64,11 +64,8 @@ class FlinkVVPGetDeploymentsByNameOperator(FlinkVVPBaseOperator):
         ignore_resource_setting: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
         self.deployment_name = deployment_name
-        self.namespace = namespace
-        self.workspace = workspace
-        self.flink_vvp_conn_id = flink_vvp_conn_id
         self.ignore_job_summary = ignore_job_summary
         self.ignore_resource_setting = ignore_resource_setting
 
@@ -169,13 +166,10 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
         timeout: float = _WEEK,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
         _check_one_deployment(deployment_name, deployment_id)
         self.deployment_name = deployment_name
         self.deployment_id = deployment_id
-        self.namespace = namespace
-        self.workspace = workspace
-        self.flink_vvp_conn_id = flink_vvp_conn_id
         self.restore_strategy = restore_strategy
         self.savepoint_id = savepoint_id
         self.allow_non_restored_state = allow_non_restored_state
@@ -355,7 +349,7 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
         timeout: float = _WEEK,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
         given = [
             name
             for name, value in (
@@ -373,9 +367,6 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
         self.job_id = job_id
         self.deployment_name = deployment_name
         self.deployment_id = deployment_id
-        self.namespace = namespace
-        self.workspace = workspace
-        self.flink_vvp_conn_id = flink_vvp_conn_id
         self.stop_strategy = stop_strategy
         self.wait_for_termination = wait_for_termination
         self.deferrable = deferrable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
@@ -29,7 +29,29 @@ if TYPE_CHECKING:
 BASELINE_STATE_KEY = "flink_vvp_job_summary_baseline"
 
 
-class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
+class _LookThenDeferSensor(BaseSensorOperator):
+    """A sensor that pokes from the worker, or, deferrable, looks once and defers only if the wait is not over."""
+
+    deferrable: bool
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # One look first: a wait that is already over needs no triggerer.
+        result = self.poke(context)
+        if result.is_done:
+            return result.xcom_value
+        return self._defer(context)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        raise NotImplementedError
+
+    def _defer(self, context: Context) -> Any:
+        """Hand the rest of the wait to a trigger."""
+        raise NotImplementedError
+
+
+class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, _LookThenDeferSensor):
     """Wait until the newest deployment with a name has jobs in a target state; fail on a failure state.
 
     ``starting``, ``running`` and ``cancelling`` are met while a job is in that state. ``cancelled``,
@@ -70,22 +92,12 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
         self.deployment_name = deployment_name
-        self.namespace = namespace
-        self.workspace = workspace
-        self.flink_vvp_conn_id = flink_vvp_conn_id
         self.target_states, self.failure_states = validate_watch(target_states, failure_states)
         self.deferrable = deferrable
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        # One look first: a wait that is already over needs no triggerer.
-        result = self.poke(context)
-        if result.is_done:
-            return result.xcom_value
-
+    def _defer(self, context: Context) -> NoReturn:
         from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 
         baseline = _load_baseline(context)
@@ -133,7 +145,7 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
         )
 
 
-class FlinkVVPJobStatusSensor(FlinkVVPJobWaitOperator, BaseSensorOperator):
+class FlinkVVPJobStatusSensor(FlinkVVPJobWaitOperator, _LookThenDeferSensor):
     """Wait until a job (by its ID) is in a target status; fail on a failure status.
 
     Each look is :func:`~.decisions.decide_job`, as in :class:`~.operators.vvp.FlinkVVPStartJobOperator`
@@ -169,11 +181,8 @@ class FlinkVVPJobStatusSensor(FlinkVVPJobWaitOperator, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
         self.job_id = job_id
-        self.namespace = namespace
-        self.workspace = workspace
-        self.flink_vvp_conn_id = flink_vvp_conn_id
         self.target_statuses, self.failure_statuses = validate_job_watch(target_statuses, failure_statuses)
         self.deferrable = deferrable
 
@@ -181,13 +190,7 @@ class FlinkVVPJobStatusSensor(FlinkVVPJobWaitOperator, BaseSensorOperator):
     def poll_interval(self) -> float:  # type: ignore[override]  # a sensor's interval is its poke_interval
         return float(self.poke_interval)
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        # One look first: a wait that is already over needs no triggerer.
-        result = self.poke(context)
-        if result.is_done:
-            return result.xcom_value
+    def _defer(self, context: Context) -> Any:
         return self._wait_for_job(context, self.job_id, self.target_statuses, self.failure_statuses)
 
     def poke(self, context: Context) -> PokeReturnValue:
