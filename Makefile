@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e noxfile.py
+SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e benchmarks noxfile.py
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint e2e versions clean
+.PHONY: demo test lint e2e versions bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,14 @@ test: lint
 # A real Airflow and the emulator, driven in headless Chromium; installs chromium and npm packages itself.
 e2e: $(STAMP)
 	$(BIN)/python e2e/run.py
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Ratios and counts measured side by side in one run, each with its target and PASS/FAIL (about 13 min).
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/run.py
 
 # The test suite on the oldest supported and on the latest Airflow (nox with uv).
 versions: $(STAMP)

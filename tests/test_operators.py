@@ -121,14 +121,16 @@ def test_names_namespace_and_workspace_are_templated_and_the_link_is_attached() 
     assert [link.name for link in operator().operator_extra_links] == [FlinkVVPDeploymentLink.name]
 
 
-def test_importing_the_operator_sensor_and_link_modules_leaves_the_hook_and_http_clients_unloaded() -> None:
+def test_importing_the_operator_sensor_and_link_modules_leaves_the_hook_http_clients_and_signer_unloaded() -> None:
     code = (
         "import sys\n"
         "import airflow_provider_flink_vvp.operators.vvp, airflow_provider_flink_vvp.sensors.vvp\n"
         "import airflow_provider_flink_vvp.tasks\n"
         "import airflow_provider_flink_vvp.links.vvp\n"
         "print([m for m in ('airflow_provider_flink_vvp.hooks.vvp', 'airflow_provider_flink_vvp.client', "
-        "'requests', 'airflow_provider_flink_vvp.triggers.vvp') if m in sys.modules])\n"
+        "'requests', 'airflow_provider_flink_vvp.triggers.vvp', 'airflow_provider_flink_vvp.api.operations', "
+        "'airflow_provider_flink_vvp.api.signing', 'airflow_provider_flink_vvp.api.responses') "
+        "if m in sys.modules])\n"
     )
     loaded = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

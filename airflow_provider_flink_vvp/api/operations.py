@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
-from airflow_provider_flink_vvp.api.models import Deployment, Job
+from airflow_provider_flink_vvp.api.models import RESTORE_STRATEGIES, STOP_STRATEGIES, Deployment, Job
 from airflow_provider_flink_vvp.api.responses import Envelope, Page, item_of, items_of, page_of
 from airflow_provider_flink_vvp.api.signing import canonical_query_string, hex_sha256, percent_encode, sign
 
@@ -23,8 +23,6 @@ T = TypeVar("T")
 API_VERSION = "2022-07-18"
 NAMESPACES_PATH = "/api/v2/namespaces"
 MAX_PAGE_SIZE = 100
-RESTORE_STRATEGIES = ("NONE", "LATEST_SAVEPOINT", "FROM_SAVEPOINT", "LATEST_STATE")
-STOP_STRATEGIES = ("NONE", "STOP_WITH_SAVEPOINT", "STOP_WITH_DRAIN")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.configuration import conf
 
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError
-from airflow_provider_flink_vvp.api.models import TERMINAL_JOB_STATUSES
-from airflow_provider_flink_vvp.api.operations import STOP_STRATEGIES
+from airflow_provider_flink_vvp.api.models import STOP_STRATEGIES, TERMINAL_JOB_STATUSES
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
 from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, FlinkVVPJobWaitOperator
 

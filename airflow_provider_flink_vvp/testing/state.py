@@ -18,8 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, parse_epoch
-from airflow_provider_flink_vvp.api.operations import RESTORE_STRATEGIES, STOP_STRATEGIES
+from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, RESTORE_STRATEGIES, STOP_STRATEGIES, parse_epoch
 
 RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
 _REQUIRED_DEPLOYMENT_FIELDS = ("deploymentId", "name", "namespace", "workspace", "createdAt")
