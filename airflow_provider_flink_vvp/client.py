@@ -213,7 +213,12 @@ class VVPClient(_ClientBase):
 
     def _attempt(self, operation: Operation[T]) -> T:
         request = self._prepare(operation)
-        prepared = requests.Request(request.method, request.url, headers=request.headers, data=request.body).prepare()
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(request.method)
+        # The URL is already what was signed: RFC 3986-encoded ASCII, which requests' re-quoting would keep.
+        prepared.url = request.url
+        prepared.prepare_headers(request.headers)
+        prepared.prepare_body(request.body or None, None)
         try:
             response = self.session.send(
                 prepared, timeout=self.settings.timeout, allow_redirects=False, **self._environment
