@@ -496,9 +496,11 @@ def _copy_object(value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _copy_json(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    # Exact types, not Mapping: stored values come from JSON, and an ABC check per value costs a third
+    # of the copy, which every read of a deployment pays.
+    if type(value) is dict:
         return _copy_object(value)
-    if isinstance(value, list):
+    if type(value) is list:
         return [_copy_json(item) for item in value]
     return value
 
