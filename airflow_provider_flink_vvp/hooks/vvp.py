@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.sdk import BaseHook
 
@@ -24,6 +24,8 @@ from airflow_provider_flink_vvp.client import (
     VVPClient,
 )
 from airflow_provider_flink_vvp.console import deployment_console_url
+
+T = TypeVar("T")
 
 ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable's name, not a secret
@@ -58,6 +60,13 @@ class HookConfig:
                 f"No namespace: pass namespace=... or set the extra 'namespace' of connection {self.conn_id!r}"
             )
         return namespace, workspace
+
+    def operation(
+        self, build: Callable[..., Operation[T]], namespace: str | None, workspace: str | None, **arguments: Any
+    ) -> Operation[T]:
+        """``build`` (an :mod:`~.api.operations` builder) in the call's namespace and workspace (see :meth:`target`)."""
+        namespace, workspace = self.target(namespace, workspace)
+        return build(namespace=namespace, workspace=workspace, **arguments)
 
     def deployment_url(self, deployment_id: str, namespace: str | None, workspace: str | None) -> str:
         """The deployment's console page, from the extra ``console_url`` template (the public console's by default)."""
@@ -203,8 +212,13 @@ class FlinkVVPHook(BaseHook):
         :param ignore_job_summary: leave out the job summary, for a smaller, faster answer.
         :param ignore_resource_setting: leave out the resource settings, for a smaller answer.
         """
-        operation = _deployments_by_name(
-            self.config, deployment_name, namespace, workspace, ignore_job_summary, ignore_resource_setting
+        operation = self.config.operation(
+            operations.get_deployments_by_name,
+            namespace,
+            workspace,
+            deployment_name=deployment_name,
+            ignore_job_summary=ignore_job_summary,
+            ignore_resource_setting=ignore_resource_setting,
         )
         return self.get_conn().call(operation)
 
@@ -228,7 +242,7 @@ class FlinkVVPHook(BaseHook):
             ignore_job_summary=ignore_job_summary,
             ignore_resource_setting=ignore_resource_setting,
         )
-        return _latest(deployments, deployment_name, self.config.target(namespace, workspace))
+        return newest_deployment(deployments, deployment_name, self.config.target(namespace, workspace))
 
     async def aget_deployments_by_name(
         self,
@@ -245,8 +259,13 @@ class FlinkVVPHook(BaseHook):
         :param max_age: accept an answer up to this many seconds old that another client of this event
             loop fetched with the same AccessKey ID (triggers watching one deployment share their polls).
         """
-        operation = _deployments_by_name(
-            await self.aget_config(), deployment_name, namespace, workspace, ignore_job_summary, ignore_resource_setting
+        operation = (await self.aget_config()).operation(
+            operations.get_deployments_by_name,
+            namespace,
+            workspace,
+            deployment_name=deployment_name,
+            ignore_job_summary=ignore_job_summary,
+            ignore_resource_setting=ignore_resource_setting,
         )
         return await (await self.aget_conn()).call(operation, max_age=max_age)
 
@@ -269,7 +288,7 @@ class FlinkVVPHook(BaseHook):
             ignore_resource_setting=ignore_resource_setting,
             max_age=max_age,
         )
-        return _latest(deployments, deployment_name, (await self.aget_config()).target(namespace, workspace))
+        return newest_deployment(deployments, deployment_name, (await self.aget_config()).target(namespace, workspace))
 
     def get_job(self, job_id: str, *, namespace: str | None = None, workspace: str | None = None) -> Job:
         """A job by its ID (GetJob).
@@ -278,23 +297,22 @@ class FlinkVVPHook(BaseHook):
         :param namespace: the namespace; defaults to the connection's.
         :param workspace: the workspace ID; defaults to the connection's.
         """
-        return self.get_conn().call(_job(self.config, job_id, namespace, workspace))
+        return self.get_conn().call(self.config.operation(operations.get_job, namespace, workspace, job_id=job_id))
 
     async def aget_job(
         self, job_id: str, *, namespace: str | None = None, workspace: str | None = None, max_age: float = 0.0
     ) -> Job:
         """Async :meth:`get_job`; ``max_age`` as in :meth:`aget_deployments_by_name` (triggers watching one job
         share their polls)."""
-        operation = _job(await self.aget_config(), job_id, namespace, workspace)
+        operation = (await self.aget_config()).operation(operations.get_job, namespace, workspace, job_id=job_id)
         return await (await self.aget_conn()).call(operation, max_age=max_age)
 
     async def astop_job(
         self, job_id: str, *, stop_strategy: str = "NONE", namespace: str | None = None, workspace: str | None = None
     ) -> Job:
         """Async :meth:`stop_job` (for a trigger's ``on_kill``); it is repeated only when surely not sent."""
-        namespace, workspace = (await self.aget_config()).target(namespace, workspace)
-        operation = operations.stop_job(
-            namespace=namespace, workspace=workspace, job_id=job_id, stop_strategy=stop_strategy
+        operation = (await self.aget_config()).operation(
+            operations.stop_job, namespace, workspace, job_id=job_id, stop_strategy=stop_strategy
         )
         return await (await self.aget_conn()).call(operation)
 
@@ -307,10 +325,8 @@ class FlinkVVPHook(BaseHook):
         :param namespace: the namespace; defaults to the connection's.
         :param workspace: the workspace ID; defaults to the connection's.
         """
-        namespace, workspace = self.config.target(namespace, workspace)
-        return self.get_conn().call(
-            operations.get_deployment(namespace=namespace, workspace=workspace, deployment_id=deployment_id)
-        )
+        operation = self.config.operation(operations.get_deployment, namespace, workspace, deployment_id=deployment_id)
+        return self.get_conn().call(operation)
 
     def list_jobs(self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None) -> list[Job]:
         """Every job of a deployment, all pages (ListJobs).
@@ -319,13 +335,12 @@ class FlinkVVPHook(BaseHook):
         :param namespace: the namespace; defaults to the connection's.
         :param workspace: the workspace ID; defaults to the connection's.
         """
-        namespace, workspace = self.config.target(namespace, workspace)
         jobs: list[Job] = []
         page_index = 1
         while True:
             page = self.get_conn().call(
-                operations.list_jobs(
-                    namespace=namespace, workspace=workspace, deployment_id=deployment_id, page_index=page_index
+                self.config.operation(
+                    operations.list_jobs, namespace, workspace, deployment_id=deployment_id, page_index=page_index
                 )
             )
             jobs.extend(page.items)
@@ -357,10 +372,10 @@ class FlinkVVPHook(BaseHook):
         :param allow_non_restored_state: skip state that cannot be mapped to the new job graph.
         :param local_variables: values for the deployment's ``${name}`` variables.
         """
-        namespace, workspace = self.config.target(namespace, workspace)
-        operation = operations.start_job_with_params(
-            namespace=namespace,
-            workspace=workspace,
+        operation = self.config.operation(
+            operations.start_job_with_params,
+            namespace,
+            workspace,
             deployment_id=deployment_id,
             restore_strategy=restore_strategy,
             savepoint_id=savepoint_id,
@@ -390,9 +405,8 @@ class FlinkVVPHook(BaseHook):
         :param namespace: the namespace; defaults to the connection's.
         :param workspace: the workspace ID; defaults to the connection's.
         """
-        namespace, workspace = self.config.target(namespace, workspace)
-        operation = operations.stop_job(
-            namespace=namespace, workspace=workspace, job_id=job_id, stop_strategy=stop_strategy
+        operation = self.config.operation(
+            operations.stop_job, namespace, workspace, job_id=job_id, stop_strategy=stop_strategy
         )
 
         def stopping_meanwhile() -> Job | None:
@@ -435,30 +449,9 @@ class FlinkVVPHook(BaseHook):
         return config
 
 
-def _deployments_by_name(
-    config: HookConfig,
-    deployment_name: str,
-    namespace: str | None,
-    workspace: str | None,
-    ignore_job_summary: bool,
-    ignore_resource_setting: bool,
-) -> Operation[list[Deployment]]:
-    namespace, workspace = config.target(namespace, workspace)
-    return operations.get_deployments_by_name(
-        namespace=namespace,
-        workspace=workspace,
-        deployment_name=deployment_name,
-        ignore_job_summary=ignore_job_summary,
-        ignore_resource_setting=ignore_resource_setting,
-    )
-
-
-def _job(config: HookConfig, job_id: str, namespace: str | None, workspace: str | None) -> Operation[Job]:
-    namespace, workspace = config.target(namespace, workspace)
-    return operations.get_job(namespace=namespace, workspace=workspace, job_id=job_id)
-
-
-def _latest(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:
+def newest_deployment(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:
+    """The first of GetDeploymentsByName's answer (newest first); DeploymentNotFoundError naming the
+    name and ``target`` (namespace, workspace) when it is empty."""
     if not deployments:
         namespace, workspace = target
         raise DeploymentNotFoundError(name=deployment_name, namespace=namespace, workspace=workspace)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.configuration import conf
 
-from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError
 from airflow_provider_flink_vvp.api.models import STOP_STRATEGIES, TERMINAL_JOB_STATUSES
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
 from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, FlinkVVPJobWaitOperator
@@ -71,6 +70,8 @@ class FlinkVVPGetDeploymentsByNameOperator(FlinkVVPBaseOperator):
     def execute(self, context: Context) -> str:
         # Transient errors were retried by the client; what is left may heal with a task retry.
         # Anything else (no such deployment, credentials, permissions) will not.
+        from airflow_provider_flink_vvp.hooks.vvp import newest_deployment
+
         with self._api_errors():
             deployments = self.hook.get_deployments_by_name(
                 self.deployment_name,
@@ -79,10 +80,9 @@ class FlinkVVPGetDeploymentsByNameOperator(FlinkVVPBaseOperator):
                 ignore_job_summary=self.ignore_job_summary,
                 ignore_resource_setting=self.ignore_resource_setting,
             )
-            if not deployments:
-                namespace, workspace = self.hook.config.target(self.namespace, self.workspace)
-                raise DeploymentNotFoundError(name=self.deployment_name, namespace=namespace, workspace=workspace)
-            url = self.hook.config.deployment_url(deployments[0].deployment_id, self.namespace, self.workspace)
+            target = self.hook.config.target(self.namespace, self.workspace)
+            newest = newest_deployment(deployments, self.deployment_name, target)
+            url = self.hook.config.deployment_url(newest.deployment_id, self.namespace, self.workspace)
 
         ids = [deployment.deployment_id for deployment in deployments]
         self.log.info("Deployments named %r, newest first: %s; console: %s", self.deployment_name, ids, url)
