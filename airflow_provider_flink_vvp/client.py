@@ -247,12 +247,13 @@ class AsyncVVPClient(_ClientBase):
         self._transport = transport
         self._endpoint: SharedEndpoint | None = None
 
-    async def call(self, operation: Operation[T], *, max_age: float = 0.0) -> T:
+    async def call(self, operation: Operation[T], *, max_age: float = 0.0, not_before: float = 0.0) -> T:
         """Send ``operation`` (retrying what is transient) and return its parsed answer.
 
         :param max_age: for a read, a result fetched up to this many seconds ago (by any client of
             the same endpoint and AccessKey ID in this event loop) is good enough. Identical reads
             in flight are always shared.
+        :param not_before: never a result whose request was sent before this time (epoch seconds).
         """
         if not operation.idempotent:
             return await self._call(operation)
@@ -263,7 +264,7 @@ class AsyncVVPClient(_ClientBase):
             tuple(sorted(operation.query.items())),
             tuple(sorted(operation.headers.items())),
         )
-        return await self._shared_endpoint().read(key, max_age, lambda: self._call(operation))
+        return await self._shared_endpoint().read(key, max_age, lambda: self._call(operation), not_before=not_before)
 
     async def aclose(self) -> None:
         endpoint, self._endpoint = self._endpoint, None

@@ -38,17 +38,36 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Baseline:
-    """The job summary of the watched deployment when the wait began; it travels as JSON."""
+    """What the wait's first look saw: the watched deployment's job summary, or no deployment at all
+    (``deployment_id`` None); it travels as JSON.
 
-    deployment_id: str
+    Every deployment the first look did not see is watched from zero.
+    """
+
+    deployment_id: str | None
     summary: JobSummary
+
+    @classmethod
+    def first_look(cls, deployment: Deployment | None) -> Baseline:
+        """The baseline of a first look that found ``deployment`` (None: found none)."""
+        if deployment is None:
+            return cls(None, JobSummary())
+        return cls(deployment.deployment_id, _summary(deployment))
+
+    def before(self, deployment: Deployment) -> JobSummary:
+        """The counts ``deployment`` is compared with: the first look's, or zeros for one it did not see."""
+        return self.summary if deployment.deployment_id == self.deployment_id else JobSummary()
 
     def to_json(self) -> dict[str, Any]:
         return {"deployment_id": self.deployment_id, "summary": self.summary.as_dict()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Baseline:
-        return cls(deployment_id=str(data["deployment_id"]), summary=JobSummary.from_api(data["summary"]))
+        deployment_id = data["deployment_id"]
+        return cls(
+            deployment_id=None if deployment_id is None else str(deployment_id),
+            summary=JobSummary.from_api(data["summary"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +75,7 @@ class Decision:
     """What one look at the deployment says.
 
     :param outcome: keep waiting, or the wait is over with success or failure.
-    :param baseline: the baseline to carry to the next look.
+    :param baseline: the baseline to carry to the next look (the one given, or the first look's).
     :param message: a sentence naming the deployment and the counts that decided.
     :param before: the baseline's counts (all zero for a deployment first seen after the wait began).
     :param now: the counts now.
@@ -84,26 +103,26 @@ def validate_job_watch(
 
 
 def decide(
-    deployment: Deployment,
+    deployment: Deployment | None,
     baseline: Baseline | None,
     *,
     target_states: Sequence[str],
     failure_states: Sequence[str],
 ) -> Decision:
-    """Decide on the latest deployment with the watched name, given the baseline of the first poke.
+    """Decide on the latest deployment with the watched name (None: there is none), given the baseline.
 
-    ``baseline`` None (the first poke) takes the counts now as the baseline. A deployment other than
-    the baseline's (a newer one with the same name) is watched from zero. A failure state met wins
-    over a target state met in the same look. States must come from :func:`validate_watch`.
+    ``baseline`` None (the first look) takes it from this look: :meth:`Baseline.first_look`. The baseline
+    is never moved after that, so a look decides the same whatever looks came before it. A deployment
+    the first look did not see is watched from zero. No deployment keeps the wait going. A failure state
+    met wins over a target state met in the same look. States must come from :func:`validate_watch`.
     """
-    if deployment.job_summary is None:
-        raise ValueError(f"deployment {deployment.deployment_id} was read without its job summary")
-    now = deployment.job_summary
     if baseline is None:
-        baseline = Baseline(deployment.deployment_id, now)
-    elif baseline.deployment_id != deployment.deployment_id:
-        baseline = Baseline(deployment.deployment_id, JobSummary())
-    before = baseline.summary
+        baseline = Baseline.first_look(deployment)
+    if deployment is None:
+        none = JobSummary()
+        return Decision(Outcome.WAITING, baseline, "No deployment with the name yet", none, none)
+    now = _summary(deployment)
+    before = baseline.before(deployment)
 
     failed = [state for state in failure_states if _is_met(state, before, now)]
     reached = [state for state in target_states if _is_met(state, before, now)]
@@ -175,6 +194,12 @@ def keeps_waiting(error: VVPError) -> bool:
     Anything else (credentials, permissions, configuration) will not heal by waiting.
     """
     return isinstance(error, DeploymentNotFoundError) or error.retryable
+
+
+def _summary(deployment: Deployment) -> JobSummary:
+    if deployment.job_summary is None:
+        raise ValueError(f"deployment {deployment.deployment_id} was read without its job summary")
+    return deployment.job_summary
 
 
 def _is_met(state: str, before: JobSummary, now: JobSummary) -> bool:

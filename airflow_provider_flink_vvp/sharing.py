@@ -15,6 +15,7 @@ the AccessKey ID, so results are never shared across credentials).
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ FORGET_AFTER_SECONDS = 600.0
 @dataclass
 class _Read:
     in_flight: asyncio.Future[Any] | None
+    # When the request was sent, on the wall clock: a reader may refuse answers older than its own past.
+    sent_at: float
     result: Any = None
     fetched_at: float | None = None
 
@@ -57,13 +60,16 @@ class SharedEndpoint:
         """Hold every request to the endpoint for ``seconds`` (the throttling's retry-after)."""
         self._resume_at = max(self._resume_at, _now() + seconds)
 
-    async def read(self, key: Hashable, max_age: float, fetch: Callable[[], Awaitable[T]]) -> T:
-        """``fetch()``'s result, shared: a result at most ``max_age`` seconds old, or the one in flight.
+    async def read(
+        self, key: Hashable, max_age: float, fetch: Callable[[], Awaitable[T]], *, not_before: float = 0.0
+    ) -> T:
+        """``fetch()``'s result, shared: a result at most ``max_age`` seconds old, or the one in flight,
+        provided its request was sent at or after ``not_before`` (epoch seconds).
 
         A failure is not kept: every waiter of a failed read gets its error, and the next read fetches.
         """
         read = self._reads.get(key)
-        if read is not None:
+        if read is not None and read.sent_at >= not_before:
             if read.in_flight is not None:
                 result: T = await asyncio.shield(read.in_flight)
                 return result
@@ -72,7 +78,7 @@ class SharedEndpoint:
                 return cached
         self._forget_old_reads()
         in_flight = asyncio.ensure_future(fetch())
-        self._reads[key] = read = _Read(in_flight=in_flight)
+        self._reads[key] = read = _Read(in_flight=in_flight, sent_at=time.time())
         in_flight.add_done_callback(lambda done: self._settle(key, read, done))
         # Shielded: a cancelled waiter (a trigger being stopped) must not cancel the others' read.
         fetched: T = await asyncio.shield(in_flight)

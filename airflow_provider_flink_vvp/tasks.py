@@ -1,27 +1,99 @@
-"""What the provider's operators and sensors share: the hook, the console link, how a task ends, the job wait.
+"""What the provider's operators and sensors share: the hook, how a task ends, durations, the task state, the job wait.
 
 Module-level imports stay light (no hook, no HTTP client): DAG files import the operators on every parse.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseOperator,
+)
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.decisions import JobDecision, Outcome, decide_job, job_timeout_message, keeps_waiting
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_flink_vvp.api.models import Job
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+#: Calls made while a task is killed get this timeout (seconds) and attempts: Airflow gives a kill little time.
+KILL_TIMEOUT_SECONDS = 5.0
+KILL_ATTEMPTS = 2
+#: Airflow's deferral timeout comes this much later than the trigger's own deadline, so the trigger reports the
+#: timeout itself and the task can stop the job it started before failing.
+DEFERRAL_GRACE_SECONDS = 30.0
+
+
+def seconds(name: str, value: float | timedelta) -> float:
+    """A duration argument (seconds or a ``timedelta``) in seconds; anything but a positive, finite one is refused.
+
+    :param name: the argument's name, for the error.
+    :param value: what the DAG passed.
+    """
+    if isinstance(value, timedelta):
+        amount = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        amount = float(value)
+    else:
+        raise ValueError(
+            f"{name} must be seconds (a number) or a timedelta, got {value!r} of type {type(value).__name__}"
+        )
+    if not math.isfinite(amount) or amount <= 0:
+        raise ValueError(f"{name} must be a positive, finite duration (seconds or a timedelta), got {value!r}")
+    return amount
+
+
+class TaskState:
+    """This provider's entries in the task state store (Airflow 3.3+), for one series of tries of a task.
+
+    A retry belongs to the series of the try before it; clearing the task starts a new series, so an entry of an
+    earlier series reads as absent. Entries never expire by age (a wait may last longer than any retention); the
+    task deletes them when it succeeds. Without a store (Airflow before 3.3) nothing is kept: :attr:`available`.
+    """
+
+    def __init__(self, task: BaseOperator, context: Context) -> None:
+        # The one place that reads the store: it is in the context from Airflow 3.3 on.
+        self._store = context.get("task_state_store")
+        # Airflow raises max_tries by the task's retries each time the task is cleared.
+        self.series = int(context["ti"].max_tries) - int(task.retries or 0) + 1
+
+    @property
+    def available(self) -> bool:
+        return self._store is not None
+
+    def get(self, key: str) -> Mapping[str, Any] | None:
+        """The entry this series wrote under ``key``, if any."""
+        stored = None if self._store is None else self._store.get(key)
+        if not isinstance(stored, dict) or stored.get("series") != self.series:
+            return None
+        return stored
+
+    def set(self, key: str, value: Mapping[str, Any]) -> None:
+        if self._store is None:
+            return
+        from airflow.sdk.execution_time.context import NEVER_EXPIRE  # came with the store, in Airflow 3.3
+
+        self._store.set(key, {**value, "series": self.series}, retention=NEVER_EXPIRE)
+
+    def delete(self, key: str) -> None:
+        if self._store is not None:
+            self._store.delete(key)
 
 
 class FlinkVVPBaseOperator(BaseOperator):
@@ -39,6 +111,10 @@ class FlinkVVPBaseOperator(BaseOperator):
     soft_fail: bool = False
     #: The event field a successful wait returns: ``deployment_id`` or ``job_id``.
     _result_key = "deployment_id"
+    #: What the task's own ``timeout`` raises: sensors fail without retries, operators leave it to their retries.
+    _timeout_error: type[Exception] = AirflowException
+    #: Whether a wait that ended in failure (a job FAILED) leaves the task to its retries.
+    _failure_is_retryable = False
 
     def __init__(
         self,
@@ -63,44 +139,42 @@ class FlinkVVPBaseOperator(BaseOperator):
         """Resume after the trigger: succeed or fail as a look from the worker would have.
 
         :param event: the trigger's payload: ``status`` (success, failure, timeout, error) and ``message``;
-            ``deployment_id`` (and ``job_id`` for a job) with success and failure.
+            ``deployment_id`` (and ``job_id`` for a job) with success and failure; ``retryable`` with an error
+            that is not a definite answer of the API.
         """
         status = event["status"]
         if status in (Outcome.SUCCESS, Outcome.FAILURE):
             return self._conclude(
                 context, Outcome(status), event["message"], event[self._result_key], event["deployment_id"]
             )
+        if status == "error" and event.get("retryable"):
+            raise AirflowException(event["message"])
+        if status == "timeout" and self._execution_time_left(context) == 0:
+            self._on_execution_timeout(event)
+            raise AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) reached: {event['message']}")
         self._fail(event["message"], timed_out=status == "timeout")
+
+    def _on_execution_timeout(self, event: Mapping[str, Any]) -> None:
+        """What a task does when ``execution_timeout`` ends its deferred wait, before it fails (what on_kill does)."""
 
     def _conclude(self, context: Context, outcome: Outcome, message: str, result: str, deployment_id: str) -> str:
         """``result`` for a wait that succeeded; a wait that failed fails the task, with the console link."""
         url = self._publish_url(context, deployment_id)
         if outcome is Outcome.FAILURE:
+            if self._failure_is_retryable:
+                raise AirflowException(f"{message}. Console: {url}")
             self._fail(f"{message}. Console: {url}")
         self.log.info("%s. Console: %s", message, url)
         return result
 
     def _fail(self, message: str, *, timed_out: bool = False) -> NoReturn:
-        """End the task: skipped with ``soft_fail`` (in every mode), else failed without retries.
-
-        A timeout fails a sensor without retries (AirflowSensorTimeout) and leaves an operator to its
-        retries, which find the job again instead of starting another.
-        """
-        from airflow.sdk import BaseSensorOperator
-        from airflow.sdk.exceptions import (
-            AirflowException,
-            AirflowFailException,
-            AirflowSensorTimeout,
-            AirflowSkipException,
-        )
-
+        """End the task: skipped with ``soft_fail`` (in every mode), else failed; without retries unless the task's
+        own timeout ran out and the task is an operator (see ``_timeout_error``)."""
         if self.soft_fail:
             # Logged as well: resuming from a deferral replaces a skip's reason with a generic one.
             self.log.warning("Skipping (soft_fail): %s", message)
             raise AirflowSkipException(message)
-        if timed_out:
-            raise AirflowSensorTimeout(message) if isinstance(self, BaseSensorOperator) else AirflowException(message)
-        raise AirflowFailException(message)
+        raise (self._timeout_error if timed_out else AirflowFailException)(message)
 
     @contextmanager
     def _api_errors(self) -> Iterator[None]:
@@ -120,68 +194,159 @@ class FlinkVVPBaseOperator(BaseOperator):
         context["ti"].xcom_push(key=DEPLOYMENT_URL_XCOM_KEY, value=url)
         return url
 
+    def _push_result(self, context: Context, value: str) -> None:
+        """Push ``return_value`` before the task ends (so it is there even if the wait fails), unless told not to."""
+        if self.do_xcom_push:
+            context["ti"].xcom_push(key="return_value", value=value)
 
-class FlinkVVPJobWaitOperator(FlinkVVPBaseOperator):
-    """Waiting for one job, in a worker or deferred to :class:`~.triggers.vvp.FlinkVVPJobTrigger`.
+    def _deferral(self, context: Context, timeout: float) -> tuple[float, timedelta]:
+        """The trigger's deadline (epoch seconds) and Airflow's deferral timeout for a wait of ``timeout`` seconds.
 
-    Subclasses set ``deferrable``, ``poll_interval`` (seconds) and ``timeout`` (seconds).
+        The wait ends when the task's ``timeout`` or what is left of its ``execution_timeout`` runs out, whichever
+        comes first: Airflow does not enforce ``execution_timeout`` while a task is deferred.
+        """
+        budget = timeout
+        left = self._execution_time_left(context)
+        if left is not None:
+            if left == 0:
+                raise AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) reached")
+            budget = min(budget, left)
+        return time.time() + budget, timedelta(seconds=budget + DEFERRAL_GRACE_SECONDS)
+
+    def _execution_time_left(self, context: Context) -> float | None:
+        """Seconds left of ``execution_timeout`` in this try (0 when it ran out); None without one."""
+        if self.execution_timeout is None:
+            return None
+        # A try resumed from a deferral keeps its start date.
+        started: datetime = context["ti"].start_date
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+        return max(0.0, self.execution_timeout.total_seconds() - elapsed)
+
+
+@dataclass(frozen=True)
+class JobWait:
+    """Waiting for one job: in the worker, or deferred to :class:`~.triggers.vvp.FlinkVVPJobTrigger`.
+
+    Used by the start and stop operators and the job status sensor; each look is :func:`~.decisions.decide_job`.
+
+    :param task: the waiting task: its hook, log and way of ending.
+    :param job_id: the job's ID.
+    :param targets: statuses that end the wait with success.
+    :param failures: statuses that end it with failure.
+    :param poll_interval: seconds between looks.
+    :param timeout: seconds before the wait times out.
     """
 
-    deferrable: bool
+    task: FlinkVVPBaseOperator
+    job_id: str
+    targets: Sequence[str]
+    failures: Sequence[str]
     poll_interval: float
     timeout: float
-    _result_key = "job_id"
 
-    def _look_at_job(self, job_id: str, targets: Sequence[str], failures: Sequence[str]) -> JobDecision | None:
+    def look(self) -> JobDecision | None:
         """One look at the job; None after a transient error. A definite error fails the task."""
+        task = self.task
         try:
-            job = self.hook.get_job(job_id, namespace=self.namespace, workspace=self.workspace)
+            job = task.hook.get_job(self.job_id, namespace=task.namespace, workspace=task.workspace)
         except VVPError as error:
             if not keeps_waiting(error):
-                self._fail(str(error))
-            self.log.info("%s Waiting.", error)
+                task._fail(str(error))
+            task.log.info("%s Waiting.", error)
             return None
-        return decide_job(job, target_statuses=targets, failure_statuses=failures)
+        return decide_job(job, target_statuses=self.targets, failure_statuses=self.failures)
 
-    def _wait_for_job(
-        self,
-        context: Context,
-        job_id: str,
-        targets: Sequence[str],
-        failures: Sequence[str],
-        *,
-        stop_strategy_on_kill: str | None = None,
-        method_name: str = "execute_complete",
-    ) -> str:
-        """Wait until :func:`~.decisions.decide_job` ends the wait; return the job ID or fail the task.
-
-        Deferrable: defer and resume in ``method_name``; else poll from the worker.
-        """
-        if self.deferrable:
-            from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
-
-            self.defer(
-                trigger=FlinkVVPJobTrigger(
-                    job_id=job_id,
-                    namespace=self.namespace,
-                    workspace=self.workspace,
-                    flink_vvp_conn_id=self.flink_vvp_conn_id,
-                    target_statuses=targets,
-                    failure_statuses=failures,
-                    poll_interval=self.poll_interval,
-                    end_time=time.time() + self.timeout,
-                    stop_strategy_on_kill=stop_strategy_on_kill,
-                ),
-                method_name=method_name,
-                timeout=timedelta(seconds=self.timeout),
-            )
+    def in_worker(self, context: Context) -> str:
+        """Look every ``poll_interval`` until a look ends the wait; return the job ID or fail the task."""
         deadline = time.monotonic() + self.timeout
         last_status = None
-        while (decision := self._look_at_job(job_id, targets, failures)) is None or decision.outcome is Outcome.WAITING:
+        while (decision := self.look()) is None or decision.outcome is Outcome.WAITING:
             if decision is not None:
                 last_status = decision.status
-                self.log.info(decision.message)
+                self.task.log.info(decision.message)
             if time.monotonic() >= deadline:
-                self._fail(job_timeout_message(job_id, targets, last_status), timed_out=True)
+                self.task._fail(job_timeout_message(self.job_id, self.targets, last_status), timed_out=True)
             time.sleep(self.poll_interval)
-        return self._conclude(context, decision.outcome, decision.message, job_id, decision.deployment_id)
+        return self.conclude(context, decision)
+
+    def run(
+        self,
+        context: Context,
+        *,
+        deferrable: bool,
+        method_name: str = "execute_complete",
+        stop_strategy_on_kill: str | None = None,
+    ) -> str:
+        """Wait in the worker, or defer (resuming in ``method_name``) when ``deferrable``."""
+        if deferrable:
+            self.defer(context, method_name=method_name, stop_strategy_on_kill=stop_strategy_on_kill)
+        return self.in_worker(context)
+
+    def conclude(self, context: Context, decision: JobDecision) -> str:
+        return self.task._conclude(context, decision.outcome, decision.message, self.job_id, decision.deployment_id)
+
+    def defer(
+        self, context: Context, *, method_name: str = "execute_complete", stop_strategy_on_kill: str | None = None
+    ) -> NoReturn:
+        """Hand the rest of the wait to the triggerer; the task resumes in ``method_name``."""
+        from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
+
+        task = self.task
+        end_time, timeout = task._deferral(context, self.timeout)
+        task.defer(
+            trigger=FlinkVVPJobTrigger(
+                job_id=self.job_id,
+                namespace=task.namespace,
+                workspace=task.workspace,
+                flink_vvp_conn_id=task.flink_vvp_conn_id,
+                target_statuses=self.targets,
+                failure_statuses=self.failures,
+                poll_interval=self.poll_interval,
+                end_time=end_time,
+                deferred_at=time.time(),
+                stop_strategy_on_kill=stop_strategy_on_kill,
+            ),
+            method_name=method_name,
+            timeout=timeout,
+        )
+
+
+def kill_hook(flink_vvp_conn_id: str) -> FlinkVVPHook:
+    """A hook for calls made while a task is killed: short timeout, few attempts, so the kill ends in time."""
+    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+    return FlinkVVPHook(flink_vvp_conn_id, timeout=KILL_TIMEOUT_SECONDS, retry_limit=KILL_ATTEMPTS)
+
+
+def stop_on_kill(task: FlinkVVPBaseOperator, job_id: str, stop_strategy: str, *, why: str) -> None:
+    """Stop the job this task started, within the kill's budget; log what became of it, never raise.
+
+    A stop of a job that already ended is refused by the API; the job is then read to tell "already ended" from
+    "could not stop".
+    """
+    hook = kill_hook(task.flink_vvp_conn_id)
+    namespace, workspace = task.namespace, task.workspace
+    try:
+        hook.stop_job(job_id, stop_strategy=stop_strategy, namespace=namespace, workspace=workspace)
+        task.log.info("%s: stopped job %s (%s)", why, job_id, stop_strategy)
+    except Exception as error:
+        try:
+            job: Job | None = hook.get_job(job_id, namespace=namespace, workspace=workspace)
+        except Exception:
+            job = None
+        task.log.log(*killed_job_report(why, job_id, job, error))
+    finally:
+        hook.close()
+
+
+def killed_job_report(why: str, job_id: str, job: Job | None, error: Exception) -> tuple[int, str]:
+    """The log level and line for a stop at kill time that the API refused: already ended, or not confirmed."""
+    import logging
+
+    if job is not None and job.is_terminal:
+        return logging.INFO, f"{why}; job {job_id} is {job.status} already: nothing to stop"
+    return (
+        logging.WARNING,
+        f"{why}, but the stop of job {job_id} could not be confirmed ({type(error).__name__}: {error}); "
+        "it may still be running: check it in the console",
+    )

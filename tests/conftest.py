@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,11 +158,12 @@ def after_start(vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch) -> C
 
 
 class FakeTaskInstance:
-    """What the operators use of a task instance: its try number, ``max_tries`` and ``xcom_push``."""
+    """What the operators use of a task instance: its try number, ``max_tries``, start date and ``xcom_push``."""
 
     def __init__(self, try_number: int, max_tries: int) -> None:
         self.try_number = try_number
         self.max_tries = max_tries
+        self.start_date = datetime.now(UTC)
         self.xcoms: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -169,10 +171,18 @@ class FakeTaskInstance:
 
 
 class FakeTaskStateStore(dict[str, Any]):
-    """``context["task_state_store"]`` in memory."""
+    """``context["task_state_store"]`` in memory; ``retentions`` holds the retention each key was set with."""
 
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.retentions: dict[str, Any] = {}
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
         self[key] = value
+        self.retentions[key] = retention
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
 
 
 MakeContext = Callable[..., dict[str, Any]]

@@ -113,8 +113,43 @@ def test_a_newer_deployment_with_the_same_name_is_watched_from_zero() -> None:
     decision = watch(deployment("d-2", finished=1), baseline("d-1", finished=9), targets=("finished",))
 
     assert decision.outcome is Outcome.SUCCESS
-    assert decision.baseline == Baseline("d-2", JobSummary())
+    assert decision.baseline == baseline("d-1", finished=9), "the first look's baseline is kept"
     assert decision.before == JobSummary()
+
+
+@pytest.mark.parametrize(
+    ("now", "targets", "failures", "outcome"),
+    [
+        (deployment("d-1", failed=1), ("running",), ("failed",), Outcome.FAILURE),
+        (deployment("d-1", finished=1), ("finished",), ("failed",), Outcome.SUCCESS),
+        (deployment("d-1", running=1, failed=4), ("running",), ("failed",), Outcome.FAILURE),
+        (deployment("d-1", cancelled=2), ("running",), ("cancelled",), Outcome.FAILURE),
+        (deployment("d-1", starting=1), ("running",), ("failed",), Outcome.WAITING),
+        (None, ("running",), ("failed",), Outcome.WAITING),
+    ],
+)
+def test_a_deployment_the_first_look_did_not_see_is_watched_from_zero(
+    now: Deployment | None, targets: tuple[str, ...], failures: tuple[str, ...], outcome: Outcome
+) -> None:
+    nothing_seen = Baseline.first_look(None)
+
+    decision = decide(now, nothing_seen, target_states=targets, failure_states=failures)
+
+    assert nothing_seen == Baseline(None, JobSummary())
+    assert (decision.outcome, decision.before, decision.baseline) == (outcome, JobSummary(), nothing_seen)
+
+
+def test_a_baseline_decides_the_same_whatever_looks_came_before() -> None:
+    first = baseline("d-1", failed=6)
+    looks = [deployment("d-1", failed=6), deployment("d-2", running=0), deployment("d-1", failed=6), None]
+
+    for look in looks:
+        decision = decide(look, first, target_states=("running",), failure_states=("failed",))
+        assert (decision.outcome, decision.baseline) == (Outcome.WAITING, first)
+
+
+def test_the_nothing_seen_baseline_travels_as_json() -> None:
+    assert Baseline.from_json(Baseline.first_look(None).to_json()) == Baseline(None, JobSummary())
 
 
 def test_a_newer_deployment_with_a_failed_job_fails_the_wait() -> None:

@@ -9,10 +9,14 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-from airflow_provider_flink_vvp.operators.vvp import FlinkVVPStartJobOperator, FlinkVVPStopJobOperator
+from airflow_provider_flink_vvp.operators.vvp import (
+    STARTED_JOB_STATE_KEY,
+    FlinkVVPStartJobOperator,
+    FlinkVVPStopJobOperator,
+)
 from airflow_provider_flink_vvp.testing import VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
 from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext
@@ -83,7 +87,7 @@ def test_on_kill_stops_the_job_the_task_started_while_it_waits(
     [job] = FlinkVVPHook().list_jobs(deployment_id)
     assert job.status in ("CANCELLING", "CANCELLED")
     assert context["ti"].xcoms["return_value"] == job.job_id
-    assert isinstance(raised[0], AirflowFailException)
+    assert type(raised[0]) is AirflowException, "a job that ended badly leaves the task to its retries"
     assert f"Job {job.job_id} of deployment {deployment_id} is CANCELLED. Console: " in str(raised[0])
 
 
@@ -114,16 +118,56 @@ def test_a_retry_takes_back_its_job_even_with_if_running_fail_and_a_cleared_task
     after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, FOREVER_STARTING))
     first = make_context(try_number=1, max_tries=1)
 
-    job_id = start(if_running="fail", wait_for=None, retries=1).execute(first)  # type: ignore[arg-type]
+    with pytest.raises(AirflowException, match="Timed out waiting for job"):
+        start(if_running="fail", timeout=0.3, retries=1).execute(first)  # type: ignore[arg-type]
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
     retry = make_context(try_number=2, max_tries=1, task_state_store=first["task_state_store"])
     retried = start(if_running="fail", wait_for=None, retries=1)
 
-    assert retried.execute(retry) == job_id  # type: ignore[arg-type]
-    assert retried._owned_job_id == job_id, "on_kill of the retry stops the job"
+    assert retried.execute(retry) == job.job_id  # type: ignore[arg-type]
+    assert retried._owned_job_id == job.job_id, "on_kill of the retry stops the job"
     cleared = make_context(try_number=3, max_tries=3, task_state_store=first["task_state_store"])
     with pytest.raises(AirflowFailException, match="already has job"):
         start(if_running="fail", wait_for=None, retries=1).execute(cleared)  # type: ignore[arg-type]
     assert statuses(deployment_id) == ["STARTING"]
+
+
+@pytest.mark.parametrize("ending", ["FAILED", "CANCELLED"])
+def test_a_retry_after_a_job_ended_badly_starts_a_new_job_and_success_forgets_it(
+    ending: str, add_deployment: AddDeployment, vvp_emulator: VVPEmulator, make_context: MakeContext, after_start: Any
+) -> None:
+    from datetime import timedelta
+
+    deployment_id = add_deployment("stream")
+    endings = iter([[["STARTING", 0.1], [ending, None]], [["STARTING", 0.1], ["RUNNING", None]]])
+    after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, next(endings)))
+    first = make_context(try_number=1, max_tries=1)
+    store = first["task_state_store"]
+
+    with pytest.raises(AirflowException, match=f"is {ending}") as raised:
+        start(retries=1).execute(first)  # type: ignore[arg-type]
+    assert type(raised.value) is AirflowException
+    assert store.retentions[STARTED_JOB_STATE_KEY] == timedelta.max  # Airflow's NEVER_EXPIRE
+    retry = make_context(try_number=2, max_tries=1, task_state_store=store)
+    second = start(retries=1).execute(retry)  # type: ignore[arg-type]
+
+    assert statuses(deployment_id) == [ending, "RUNNING"]
+    assert second == FlinkVVPHook().list_jobs(deployment_id)[0].job_id
+    assert STARTED_JOB_STATE_KEY not in store, "deleted when the task succeeded"
+
+
+@pytest.mark.parametrize("do_xcom_push", [True, False])
+@pytest.mark.parametrize("wait_for", [None, "RUNNING"])
+def test_do_xcom_push_decides_whether_the_job_id_is_pushed(
+    do_xcom_push: bool, wait_for: str | None, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    add_deployment("stream")
+    context = make_context()
+
+    job_id = start(do_xcom_push=do_xcom_push, wait_for=wait_for).execute(context)  # type: ignore[arg-type]
+
+    assert context["ti"].xcoms.get("return_value") == (job_id if do_xcom_push else None)
+    assert "deployment_id" in context["ti"].xcoms
 
 
 @pytest.mark.parametrize(("running", "stop_on_kill"), [(False, "NONE"), (True, None)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -53,10 +54,70 @@ def test_historical_failures_do_not_trip_a_running_deployment(
     assert context["ti"].xcoms["deployment_url"].endswith(f"/operations/stream/{deployment_id}")
 
 
-def test_no_deployment_yet_keeps_waiting(vvp_emulator: VVPEmulator, make_context: MakeContext) -> None:
-    result = sensor(deployment_name="not-yet").poke(make_context())  # type: ignore[arg-type]
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_a_first_look_that_finds_no_deployment_fails_naming_where_it_looked(
+    vvp_emulator: VVPEmulator, vvp_namespace: str, make_context: MakeContext, soft_fail: bool
+) -> None:
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowFailException) as raised:
+        sensor(deployment_name="ordres", soft_fail=soft_fail).poke(make_context())  # type: ignore[arg-type]
 
-    assert not result.is_done
+    assert str(raised.value) == (
+        f"No deployment named 'ordres' in namespace '{vvp_namespace}' of workspace 'ws-tests': check the name, "
+        "namespace and workspace. To wait for it to be created, set missing_deployment='wait'."
+    )
+
+
+def test_missing_deployment_wait_logs_where_it_looks_at_every_look(
+    vvp_emulator: VVPEmulator, vvp_namespace: str, make_context: MakeContext, capfd: pytest.CaptureFixture[str]
+) -> None:
+    context = make_context()
+    waiting = sensor(deployment_name="not-yet", missing_deployment="wait")
+
+    results = [waiting.poke(context).is_done for _ in range(2)]  # type: ignore[arg-type]
+
+    assert results == [False, False]
+    where = f"No deployment named 'not-yet' in namespace '{vvp_namespace}' of workspace 'ws-tests'"
+    assert capfd.readouterr().out.count(where) == 2
+
+
+@pytest.mark.parametrize("value", ["never", "", None, "WAIT"])
+def test_missing_deployment_takes_fail_or_wait(value: Any) -> None:
+    with pytest.raises(ValueError, match=f"missing_deployment must be 'fail' or 'wait', got {value!r}"):
+        sensor(missing_deployment=value)
+
+
+@pytest.mark.parametrize(
+    ("history", "first_job", "target", "outcome"),
+    [
+        # The first job of a deployment created after the first look already ended: counted from zero.
+        ({}, FAILED, "running", AirflowFailException),
+        ({}, FINISHED, "finished", "done"),
+        ({"failed": 3}, FAILED, "running", AirflowFailException),
+        ({"finished": 2}, FINISHED, "finished", "done"),
+        ({}, RUNNING, "running", "done"),
+    ],
+)
+def test_a_deployment_created_after_the_first_look_is_watched_from_zero(
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    make_context: MakeContext,
+    history: dict[str, int],
+    first_job: list[list[Any]],
+    target: str,
+    outcome: Any,
+) -> None:
+    context = make_context()
+    waiting = sensor(deployment_name="late", missing_deployment="wait", target_states=target)
+    assert not waiting.poke(context).is_done  # type: ignore[arg-type]
+    deployment_id = add_deployment("late", history=history, timeline=first_job)
+    later = sensor(deployment_name="late", missing_deployment="wait", target_states=target)
+    again = make_context(task_state_store=context["task_state_store"])
+
+    if outcome == "done":
+        assert later.poke(again).xcom_value == deployment_id  # type: ignore[arg-type]
+    else:
+        with pytest.raises(outcome, match="has failed jobs"):
+            later.poke(again)  # type: ignore[arg-type]
 
 
 def test_the_baseline_survives_reschedules_in_the_task_state_store(
@@ -76,25 +137,53 @@ def test_the_baseline_survives_reschedules_in_the_task_state_store(
     assert (result.is_done, result.xcom_value) == (True, deployment_id)
 
 
-def test_a_retry_takes_a_fresh_baseline(
-    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, make_context: MakeContext
+@pytest.mark.parametrize(
+    ("try_number", "max_tries", "retries", "done"),
+    [
+        (2, 1, 1, True),  # the retry of the first try: its baseline, so the job finished meanwhile counts
+        (3, 2, 2, True),  # the second retry
+        (2, 2, 1, False),  # the task was cleared (max_tries raised): a new series, a new baseline
+        (4, 5, 2, False),
+    ],
+)
+def test_a_retry_keeps_the_baseline_of_its_series_and_a_clear_takes_a_new_one(
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    make_context: MakeContext,
+    try_number: int,
+    max_tries: int,
+    retries: int,
+    done: bool,
 ) -> None:
     deployment_id = add_deployment("batch", history={"finished": 4})
-    first_try = make_context(try_number=1)
-    sensor(deployment_name="batch", target_states=["finished"]).poke(first_try)  # type: ignore[arg-type]
+    first_try = make_context(try_number=1, max_tries=retries)
+    sensor(deployment_name="batch", target_states=["finished"], retries=retries).poke(first_try)  # type: ignore[arg-type]
     add_job(vvp_emulator, deployment_id, FINISHED)
 
-    second_try = make_context(try_number=2, task_state_store=first_try["task_state_store"])
-    result = sensor(deployment_name="batch", target_states=["finished"]).poke(second_try)  # type: ignore[arg-type]
+    later = make_context(try_number=try_number, max_tries=max_tries, task_state_store=first_try["task_state_store"])
+    result = sensor(deployment_name="batch", target_states=["finished"], retries=retries).poke(later)  # type: ignore[arg-type]
 
-    assert not result.is_done
-    assert second_try["task_state_store"][BASELINE_STATE_KEY] == {
-        "try_number": 2,
-        "baseline": {
-            "deployment_id": deployment_id,
-            "summary": {"starting": 0, "running": 0, "cancelling": 0, "cancelled": 0, "finished": 5, "failed": 0},
-        },
-    }
+    assert result.is_done is done
+    finished_before = later["task_state_store"][BASELINE_STATE_KEY]["baseline"]["summary"]["finished"]
+    assert finished_before == (4 if done else 5)
+
+
+def test_the_baseline_never_expires_and_is_deleted_when_the_sensor_succeeds(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    from datetime import timedelta
+
+    deployment_id = add_deployment("batch", history={"finished": 4})
+    context = make_context()
+    waiting = sensor(deployment_name="batch", target_states=["finished"], poke_interval=0.05, timeout=10)
+    store = context["task_state_store"]
+    add_job_later = threading.Timer(0.3, lambda: add_job(vvp_emulator, deployment_id, FINISHED))
+    add_job_later.start()
+
+    assert waiting.execute(context) == deployment_id  # type: ignore[arg-type]
+
+    assert store.retentions[BASELINE_STATE_KEY] == timedelta.max  # Airflow's NEVER_EXPIRE
+    assert BASELINE_STATE_KEY not in store
 
 
 def test_a_new_failed_job_fails_with_the_counts_and_the_console_link(

@@ -9,12 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowNotFoundException
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_flink_vvp.api.errors import VVPApiError
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobSummarySensor
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 from tests.conftest import VVP_ACCESS_KEY_ID, VVP_ACCESS_KEY_SECRET, AddDeployment, add_job, set_vvp_connection
+
+NOTHING_SEEN = {"deployment_id": None, "summary": {}}
 
 
 def trigger(**kwargs: Any) -> FlinkVVPJobSummaryTrigger:
@@ -60,8 +65,10 @@ def test_serialize_round_trips_and_holds_no_secret(vvp_emulator: VVPEmulator) ->
         "target_states",
         "failure_states",
         "baseline",
+        "missing_deployment",
         "poll_interval",
         "end_time",
+        "deferred_at",
     }
     assert VVP_ACCESS_KEY_SECRET not in json.dumps(kwargs)
     assert VVP_ACCESS_KEY_ID not in json.dumps(kwargs)
@@ -139,14 +146,25 @@ async def test_the_deadline_ends_with_a_timeout_event(add_deployment: AddDeploym
     assert event.payload == {"status": "timeout", "message": "Timed out waiting for deployment 'orders' to be running"}
 
 
-async def test_an_unexpected_exception_becomes_an_error_event_and_the_hook_is_closed(
-    vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("boom"),
+        json.JSONDecodeError("Expecting value", "<html>", 0),
+        AirflowNotFoundException("The conn_id `flink_vvp_default` isn't defined"),
+        ImportError("cannot import name 'x'"),
+        KeyError("jobSummary"),
+    ],
+    ids=type,
+)
+async def test_an_unexpected_exception_is_a_retryable_error_event_and_the_hook_is_closed(
+    vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     closed: list[FlinkVVPHook] = []
     original_aclose = FlinkVVPHook.aclose
 
     async def broken(self: FlinkVVPHook, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("boom")
+        raise error
 
     async def aclose(self: FlinkVVPHook) -> None:
         closed.append(self)
@@ -155,10 +173,38 @@ async def test_an_unexpected_exception_becomes_an_error_event_and_the_hook_is_cl
     monkeypatch.setattr(FlinkVVPHook, "aget_latest_deployment", broken)
     monkeypatch.setattr(FlinkVVPHook, "aclose", aclose)
 
-    [event] = await events(trigger())
+    [event] = await events(trigger(baseline=NOTHING_SEEN))
 
-    assert event.payload == {"status": "error", "message": "The trigger failed: RuntimeError: boom"}
+    assert event.payload == {
+        "status": "error",
+        "retryable": True,
+        "message": f"The trigger failed: {type(error).__name__}: {error}",
+    }
     assert len(closed) == 1
+    with pytest.raises(AirflowException) as raised:
+        FlinkVVPJobSummarySensor(task_id="wait", deployment_name="orders").execute_complete({}, event.payload)  # type: ignore[arg-type]
+    assert type(raised.value) is AirflowException, "a plain error: the task's retries apply"
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status"),
+    [("Forbidden.RAM", 403), ("InvalidParameter", 400), ("SignatureDoesNotMatch", 400), ("JobNotFound", 404)],
+)
+async def test_a_definite_api_answer_is_an_error_event_that_fails_without_retries(
+    vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch, code: str, http_status: int
+) -> None:
+    error = VVPApiError(code=code, message="refused", request_id="req-1", http_status=http_status)
+
+    async def refused(self: FlinkVVPHook, *args: Any, **kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(FlinkVVPHook, "aget_latest_deployment", refused)
+
+    [event] = await events(trigger(baseline=NOTHING_SEEN))
+
+    assert event.payload == {"status": "error", "message": str(error)}
+    with pytest.raises(AirflowFailException, match=code):
+        FlinkVVPJobSummarySensor(task_id="wait", deployment_name="orders").execute_complete({}, event.payload)  # type: ignore[arg-type]
 
 
 async def test_one_hook_serves_every_poll_and_is_closed(

@@ -253,11 +253,13 @@ class FlinkVVPHook(BaseHook):
         ignore_job_summary: bool = False,
         ignore_resource_setting: bool = False,
         max_age: float = 0.0,
+        not_before: float = 0.0,
     ) -> list[Deployment]:
         """Async :meth:`get_deployments_by_name`.
 
         :param max_age: accept an answer up to this many seconds old that another client of this event
             loop fetched with the same AccessKey ID (triggers watching one deployment share their polls).
+        :param not_before: but not one whose request was sent before this time (epoch seconds).
         """
         operation = (await self.aget_config()).operation(
             operations.get_deployments_by_name,
@@ -267,7 +269,7 @@ class FlinkVVPHook(BaseHook):
             ignore_job_summary=ignore_job_summary,
             ignore_resource_setting=ignore_resource_setting,
         )
-        return await (await self.aget_conn()).call(operation, max_age=max_age)
+        return await (await self.aget_conn()).call(operation, max_age=max_age, not_before=not_before)
 
     async def aget_latest_deployment(
         self,
@@ -278,8 +280,10 @@ class FlinkVVPHook(BaseHook):
         ignore_job_summary: bool = False,
         ignore_resource_setting: bool = False,
         max_age: float = 0.0,
+        not_before: float = 0.0,
     ) -> Deployment:
-        """Async :meth:`get_latest_deployment`; ``max_age`` as in :meth:`aget_deployments_by_name`."""
+        """Async :meth:`get_latest_deployment`; ``max_age`` and ``not_before`` as in
+        :meth:`aget_deployments_by_name`."""
         deployments = await self.aget_deployments_by_name(
             deployment_name,
             namespace=namespace,
@@ -287,6 +291,7 @@ class FlinkVVPHook(BaseHook):
             ignore_job_summary=ignore_job_summary,
             ignore_resource_setting=ignore_resource_setting,
             max_age=max_age,
+            not_before=not_before,
         )
         return newest_deployment(deployments, deployment_name, (await self.aget_config()).target(namespace, workspace))
 
@@ -300,12 +305,18 @@ class FlinkVVPHook(BaseHook):
         return self.get_conn().call(self.config.operation(operations.get_job, namespace, workspace, job_id=job_id))
 
     async def aget_job(
-        self, job_id: str, *, namespace: str | None = None, workspace: str | None = None, max_age: float = 0.0
+        self,
+        job_id: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        max_age: float = 0.0,
+        not_before: float = 0.0,
     ) -> Job:
-        """Async :meth:`get_job`; ``max_age`` as in :meth:`aget_deployments_by_name` (triggers watching one job
-        share their polls)."""
+        """Async :meth:`get_job`; ``max_age`` and ``not_before`` as in :meth:`aget_deployments_by_name`
+        (triggers watching one job share their polls)."""
         operation = (await self.aget_config()).operation(operations.get_job, namespace, workspace, job_id=job_id)
-        return await (await self.aget_conn()).call(operation, max_age=max_age)
+        return await (await self.aget_conn()).call(operation, max_age=max_age, not_before=not_before)
 
     async def astop_job(
         self, job_id: str, *, stop_strategy: str = "NONE", namespace: str | None = None, workspace: str | None = None

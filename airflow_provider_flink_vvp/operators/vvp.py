@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.configuration import conf
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_flink_vvp.api.models import STOP_STRATEGIES, TERMINAL_JOB_STATUSES
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
-from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, FlinkVVPJobWaitOperator
+from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, JobWait, TaskState, seconds, stop_on_kill
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_flink_vvp.api.models import Deployment, Job
 
@@ -92,7 +93,7 @@ class FlinkVVPGetDeploymentsByNameOperator(FlinkVVPBaseOperator):
         return ids[0]
 
 
-class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
+class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
     """Start a job of a deployment (StartJobWithParams) and wait until it runs or finishes.
 
     The deployment is ``deployment_id``, or the newest one named ``deployment_name``. When it already has a
@@ -102,15 +103,19 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
     started in the task state store and waits on it again, whatever ``if_running`` says, so a task never
     runs two jobs; clearing the task starts afresh.
 
-    A job that ends FAILED or CANCELLED fails the task (no retries) with its failure reason and message
-    and the console link. A ``timeout`` leaves the job alone and the task to its retries.
+    A job that ends FAILED or CANCELLED fails the try with its failure reason and message and the console
+    link, as a normal error: the task's retries start a new job. A ``timeout`` leaves the job alone and the
+    task to its retries, which wait on that job again. Configuration, credential and permission errors fail
+    the task without retries.
 
     The jobId (``return_value``), ``deployment_id`` and ``deployment_url`` (the console page, behind the
     task's link) are pushed as soon as the job exists, so they are there even when the wait fails.
 
     When the task is killed while it waits (marked failed or success, cleared, ``execution_timeout``),
     a job this task started is stopped with ``stop_strategy_on_kill``: by :meth:`on_kill` in the worker,
-    or, deferred, by the trigger's ``on_kill`` in the triggerer. A job it only attached to is left alone.
+    or, deferred, by the trigger's ``on_kill`` in the triggerer, or, when ``execution_timeout`` ends a
+    deferred wait, by the task as it resumes. A job it only attached to is left alone. Kill-time calls
+    make at most 2 attempts of 5 seconds; the log says when a stop could not be confirmed.
 
     :param deployment_name: the deployment's name; the newest deployment with it is used. (templated)
     :param deployment_id: the deployment's ID, instead of ``deployment_name``. (templated)
@@ -129,8 +134,9 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
         STOP_WITH_SAVEPOINT or STOP_WITH_DRAIN.
     :param stop_strategy_on_kill: how to stop the started job when the task is killed; None leaves it running.
     :param deferrable: wait in the triggerer instead of a worker slot.
-    :param poll_interval: seconds between looks at the job.
-    :param timeout: seconds to wait for the job (and, with ``restart``, for the old job to end) before failing.
+    :param poll_interval: seconds (or a timedelta) between looks at the job.
+    :param timeout: seconds (or a timedelta) to wait for the job (and, with ``restart``, for the old job to
+        end) before failing the try.
     """
 
     template_fields: Sequence[str] = (
@@ -161,8 +167,8 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
         stop_strategy_on_restart: str = "NONE",
         stop_strategy_on_kill: str | None = "NONE",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 10.0,
-        timeout: float = _WEEK,
+        poll_interval: float | timedelta = 10.0,
+        timeout: float | timedelta = _WEEK,
         **kwargs: Any,
     ) -> None:
         super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
@@ -180,10 +186,13 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
         self.stop_strategy_on_restart = _choice("stop_strategy_on_restart", stop_strategy_on_restart, STOP_STRATEGIES)
         self.stop_strategy_on_kill = _choice("stop_strategy_on_kill", stop_strategy_on_kill, (*STOP_STRATEGIES, None))
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.timeout = timeout
+        self.poll_interval = seconds("poll_interval", poll_interval)
+        self.timeout = seconds("timeout", timeout)
         # The job this try started or took back from an earlier try: what on_kill stops.
         self._owned_job_id: str | None = None
+
+    _result_key = "job_id"
+    _failure_is_retryable = True
 
     def execute(self, context: Context) -> str:
         with self._api_errors():
@@ -193,7 +202,7 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
             self._publish_url(context, deployment_id)
             targets = self._targets(deployment)
             earlier = self._started_earlier(context)
-            # Unless it ended badly (a retry is for that), it is this task's job: no second one.
+            # Unless it ended badly (a retry is for that: it starts a new job), it is this task's job: no second one.
             if earlier is not None and (earlier.is_active or earlier.status in targets):
                 self.log.info(
                     "Job %s, started by an earlier try of this task, is %s: waiting on it again",
@@ -221,7 +230,9 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
                 namespace=self.namespace,
                 workspace=self.workspace,
             )
-        self._wait_for_job(context, active.job_id, _TERMINAL, (), method_name="execute_after_stop")
+        self._job_wait(active.job_id, _TERMINAL, ()).run(
+            context, deferrable=self.deferrable, method_name="execute_after_stop"
+        )
         return self._start(context, deployment_id, targets)
 
     def execute_after_stop(self, context: Context, event: dict[str, Any]) -> str:
@@ -229,25 +240,27 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
 
         :param event: the trigger's payload about the stopped job (its ``deployment_id`` with success).
         """
-        self.execute_complete(context, event)  # fails the task unless the old job ended
+        FlinkVVPBaseOperator.execute_complete(self, context, event)  # fails the task unless the old job ended
         with self._api_errors():
             deployment = self.hook.get_deployment(
                 event["deployment_id"], namespace=self.namespace, workspace=self.workspace
             )
             return self._start(context, deployment.deployment_id, self._targets(deployment))
 
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+        return self._succeeded(context, super().execute_complete(context, event))
+
     def on_kill(self) -> None:
         """Stop the job this try started (or took back from an earlier try) when the task is killed while waiting."""
-        if self._owned_job_id is None or self.stop_strategy_on_kill is None:
-            return
-        job = self.hook.get_job(self._owned_job_id, namespace=self.namespace, workspace=self.workspace)
-        if not job.is_active:
-            self.log.info("The task was killed; job %s is %s already: nothing to stop", job.job_id, job.status)
-            return
-        self.hook.stop_job(
-            job.job_id, stop_strategy=self.stop_strategy_on_kill, namespace=self.namespace, workspace=self.workspace
-        )
-        self.log.info("The task was killed: stopped job %s (%s)", job.job_id, self.stop_strategy_on_kill)
+        if self._owned_job_id is not None and self.stop_strategy_on_kill is not None:
+            stop_on_kill(self, self._owned_job_id, self.stop_strategy_on_kill, why="The task was killed")
+
+    def _on_execution_timeout(self, event: Mapping[str, Any]) -> None:
+        # The trigger names a stop strategy only for a job this task started.
+        if event.get("stop_strategy_on_kill") is not None and event.get("job_id"):
+            stop_on_kill(
+                self, event["job_id"], event["stop_strategy_on_kill"], why="execution_timeout ran out while deferred"
+            )
 
     def _targets(self, deployment: Deployment) -> tuple[str, ...]:
         """The statuses that end the wait; empty for ``wait_for=None``."""
@@ -259,8 +272,8 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
 
     def _started_earlier(self, context: Context) -> Job | None:
         """The job an earlier try of this task started, if any; a cleared task has none."""
-        stored = context["task_state_store"].get(STARTED_JOB_STATE_KEY)
-        if not isinstance(stored, dict) or stored.get("series") != _try_series(self, context):
+        stored = TaskState(self, context).get(STARTED_JOB_STATE_KEY)
+        if stored is None:
             return None
         return self.hook.get_job(str(stored["job_id"]), namespace=self.namespace, workspace=self.workspace)
 
@@ -274,9 +287,7 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
             allow_non_restored_state=self.allow_non_restored_state,
             local_variables=self.local_variables,
         )
-        context["task_state_store"].set(
-            STARTED_JOB_STATE_KEY, {"job_id": job.job_id, "series": _try_series(self, context)}
-        )
+        TaskState(self, context).set(STARTED_JOB_STATE_KEY, {"job_id": job.job_id})
         self.log.info(
             "Started job %s of deployment %s (restore strategy %s)", job.job_id, deployment_id, self.restore_strategy
         )
@@ -284,21 +295,27 @@ class FlinkVVPStartJobOperator(FlinkVVPJobWaitOperator):
 
     def _watch(self, context: Context, job: Job, targets: Sequence[str], *, owned: bool) -> str:
         """Push the jobId now, then wait (unless ``wait_for`` is None); on_kill stops the job when ``owned``."""
-        context["ti"].xcom_push(key="return_value", value=job.job_id)
+        self._push_result(context, job.job_id)
         if owned:
             self._owned_job_id = job.job_id
-        if not targets:
-            return job.job_id
-        return self._wait_for_job(
-            context,
-            job.job_id,
-            targets,
-            _JOB_FAILURES,
-            stop_strategy_on_kill=self.stop_strategy_on_kill if owned else None,
-        )
+        if targets:
+            self._job_wait(job.job_id, targets, _JOB_FAILURES).run(
+                context,
+                deferrable=self.deferrable,
+                stop_strategy_on_kill=self.stop_strategy_on_kill if owned else None,
+            )
+        return self._succeeded(context, job.job_id)
+
+    def _succeeded(self, context: Context, job_id: str) -> str:
+        """The task succeeds: the started-job entry has served (a clear starts afresh anyway)."""
+        TaskState(self, context).delete(STARTED_JOB_STATE_KEY)
+        return job_id
+
+    def _job_wait(self, job_id: str, targets: Sequence[str], failures: Sequence[str]) -> JobWait:
+        return JobWait(self, job_id, targets, failures, self.poll_interval, self.timeout)
 
 
-class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
+class FlinkVVPStopJobOperator(FlinkVVPBaseOperator):
     """Stop a job (StopJob): the one with ``job_id``, or the active job of a deployment.
 
     With ``deployment_name`` (the newest deployment with it) or ``deployment_id``, the deployment's
@@ -318,8 +335,8 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
     :param stop_strategy: NONE, STOP_WITH_SAVEPOINT or STOP_WITH_DRAIN. (templated)
     :param wait_for_termination: wait until the job has ended.
     :param deferrable: wait in the triggerer instead of a worker slot.
-    :param poll_interval: seconds between looks at the job.
-    :param timeout: seconds to wait for the job to end before failing.
+    :param poll_interval: seconds (or a timedelta) between looks at the job.
+    :param timeout: seconds (or a timedelta) to wait for the job to end before failing.
     """
 
     template_fields: Sequence[str] = (
@@ -331,6 +348,7 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
         "stop_strategy",
     )
     operator_extra_links = (FlinkVVPDeploymentLink(),)
+    _result_key = "job_id"
 
     def __init__(
         self,
@@ -344,8 +362,8 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
         stop_strategy: str = "NONE",
         wait_for_termination: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 10.0,
-        timeout: float = _WEEK,
+        poll_interval: float | timedelta = 10.0,
+        timeout: float | timedelta = _WEEK,
         **kwargs: Any,
     ) -> None:
         super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
@@ -369,8 +387,8 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
         self.stop_strategy = stop_strategy
         self.wait_for_termination = wait_for_termination
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.timeout = timeout
+        self.poll_interval = seconds("poll_interval", poll_interval)
+        self.timeout = seconds("timeout", timeout)
 
     def execute(self, context: Context) -> str | None:
         with self._api_errors():
@@ -387,7 +405,7 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
                     return None
                 job = found
             self._publish(context, job.deployment_id)
-            context["ti"].xcom_push(key="return_value", value=job.job_id)
+            self._push_result(context, job.job_id)
             if job.is_terminal:
                 self.log.info("Job %s is %s already: nothing to stop", job.job_id, job.status)
             else:
@@ -399,7 +417,8 @@ class FlinkVVPStopJobOperator(FlinkVVPJobWaitOperator):
                 )
         if not self.wait_for_termination:
             return job.job_id
-        return self._wait_for_job(context, job.job_id, ("CANCELLED", "FINISHED"), ("FAILED",))
+        wait = JobWait(self, job.job_id, ("CANCELLED", "FINISHED"), ("FAILED",), self.poll_interval, self.timeout)
+        return wait.run(context, deferrable=self.deferrable)
 
     def _publish(self, context: Context, deployment_id: str) -> None:
         context["ti"].xcom_push(key=DEPLOYMENT_ID_XCOM_KEY, value=deployment_id)
@@ -435,9 +454,3 @@ def _active_job(task: FlinkVVPBaseOperator, deployment_id: str) -> Job | None:
     """The deployment's STARTING or RUNNING job (a deployment runs one at a time), if any."""
     jobs = task.hook.list_jobs(deployment_id, namespace=task.namespace, workspace=task.workspace)
     return next((job for job in jobs if job.is_active), None)
-
-
-def _try_series(task: FlinkVVPBaseOperator, context: Context) -> int:
-    """The first try number of the task's current run of tries: retries share it, clearing the task changes it
-    (as Airflow itself finds the first reschedule of a try)."""
-    return int(context["ti"].max_tries) - int(task.retries or 0) + 1

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_flink_vvp.api.errors import VVPError
+from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPError
 from airflow_provider_flink_vvp.decisions import (
     Baseline,
     Outcome,
@@ -20,6 +20,7 @@ from airflow_provider_flink_vvp.decisions import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_flink_vvp.api.models import Deployment, Job
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 
@@ -28,13 +29,32 @@ class _PollingTrigger(BaseTrigger):
 
     Subclasses say what one look is (:meth:`_look`) and what a timeout means (:meth:`_timeout_message`).
     Every event's payload has ``status`` (``success``, ``failure``, ``timeout`` or ``error``) and ``message``.
+    An error is a definite answer of the API (no such job, credentials, permissions, a bad request) that no
+    retry heals; anything else that goes wrong (the connection cannot be read, an answer cannot be decoded)
+    is an error event with ``retryable`` true, which leaves the task to its retries.
     """
 
-    def __init__(self, *, flink_vvp_conn_id: str, poll_interval: float, end_time: float) -> None:
+    def __init__(
+        self, *, flink_vvp_conn_id: str, poll_interval: float, end_time: float, deferred_at: float | None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.flink_vvp_conn_id = flink_vvp_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
+        self.deferred_at = deferred_at
+
+    def _common_kwargs(self) -> dict[str, Any]:
+        return {
+            "flink_vvp_conn_id": self.flink_vvp_conn_id,
+            "poll_interval": self.poll_interval,
+            "end_time": self.end_time,
+            "deferred_at": self.deferred_at,
+        }
+
+    @property
+    def _not_before(self) -> float:
+        """Shared answers older than the task's deferral (and so than its last look) are not good enough."""
+        return self.deferred_at or 0.0
 
     def _classpath(self) -> str:
         return f"{type(self).__module__}.{type(self).__qualname__}"
@@ -48,7 +68,11 @@ class _PollingTrigger(BaseTrigger):
             payload = await self._poll(hook)
         except Exception as error:  # an event must tell the task, or it would wait for its timeout
             self.log.exception("The trigger failed")
-            payload = {"status": "error", "message": f"The trigger failed: {type(error).__name__}: {error}"}
+            payload = {
+                "status": "error",
+                "retryable": True,
+                "message": f"The trigger failed: {type(error).__name__}: {error}",
+            }
         finally:
             await hook.aclose()
         yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
@@ -66,7 +90,7 @@ class _PollingTrigger(BaseTrigger):
                     return payload
             remaining = self.end_time - time.time()
             if remaining <= 0:
-                return {"status": "timeout", "message": self._timeout_message()}
+                return {"status": "timeout", "message": self._timeout_message(), **self._timeout_payload()}
             await asyncio.sleep(min(self.poll_interval, remaining))
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
@@ -75,6 +99,10 @@ class _PollingTrigger(BaseTrigger):
 
     def _timeout_message(self) -> str:
         raise NotImplementedError
+
+    def _timeout_payload(self) -> dict[str, Any]:
+        """What a timeout event tells the task besides its message."""
+        return {}
 
 
 class FlinkVVPJobSummaryTrigger(_PollingTrigger):
@@ -90,9 +118,12 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param target_states: validated job summary states that end the wait with success.
     :param failure_states: validated job summary states that end it with failure.
-    :param baseline: :meth:`Baseline.to_json` of the first poke; None to take it at the first poll.
+    :param baseline: :meth:`Baseline.to_json` of the task's first look; None to take it at the first poll
+        (then ``missing_deployment`` applies to that poll).
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
+    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
+    :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
     """
 
     def __init__(
@@ -107,8 +138,13 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
         baseline: Mapping[str, Any] | None,
         poll_interval: float,
         end_time: float,
+        deferred_at: float | None = None,
+        missing_deployment: str = "wait",
     ) -> None:
-        super().__init__(flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time)
+        super().__init__(
+            flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time, deferred_at=deferred_at
+        )
+        self.missing_deployment = missing_deployment
         self.deployment_name = deployment_name
         self.namespace = namespace
         self.workspace = workspace
@@ -123,35 +159,44 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
                 "deployment_name": self.deployment_name,
                 "namespace": self.namespace,
                 "workspace": self.workspace,
-                "flink_vvp_conn_id": self.flink_vvp_conn_id,
                 "target_states": list(self.target_states),
                 "failure_states": list(self.failure_states),
                 "baseline": self.baseline,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
+                "missing_deployment": self.missing_deployment,
+                **self._common_kwargs(),
             },
         )
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
         # Triggers watching the same deployment share one answer per poll interval: no
         # staler than the interval this trigger already accepts, and one call, not hundreds.
-        deployment = await hook.aget_latest_deployment(
-            self.deployment_name,
-            namespace=self.namespace,
-            workspace=self.workspace,
-            ignore_resource_setting=True,
-            max_age=self.poll_interval,
-        )
+        try:
+            deployment: Deployment | None = await hook.aget_latest_deployment(
+                self.deployment_name,
+                namespace=self.namespace,
+                workspace=self.workspace,
+                ignore_resource_setting=True,
+                max_age=self.poll_interval,
+                not_before=self._not_before,
+            )
+        except DeploymentNotFoundError as error:
+            if self.baseline is None and self.missing_deployment == "fail":
+                return {"status": "error", "message": f"{error} To wait for it, set missing_deployment='wait'."}
+            self.log.info("%s Waiting for it (missing_deployment='wait').", error)
+            deployment = None
         baseline = Baseline.from_json(self.baseline) if self.baseline is not None else None
         decision = decide(deployment, baseline, target_states=self.target_states, failure_states=self.failure_states)
         if decision.outcome is not Outcome.WAITING:
+            assert deployment is not None  # a decision without a deployment keeps waiting
             return {
                 "status": decision.outcome.value,
                 "message": decision.message,
                 "deployment_id": deployment.deployment_id,
             }
+        # Set once, by a trigger that made the first look itself; a task's trigger carries the task's.
         self.baseline = decision.baseline.to_json()
-        self.log.info(decision.message)
+        if deployment is not None:
+            self.log.info(decision.message)
         return None
 
     def _timeout_message(self) -> str:
@@ -166,7 +211,9 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     Transient API errors keep it polling until ``end_time``; an unknown job is an error.
 
     When the task is killed while deferred (marked failed or success, or cleared), Airflow calls
-    :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job if still active.
+    :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job (at most 2
+    attempts of 5 seconds, within the triggerer's ``on_kill_timeout``). A timeout event carries
+    ``stop_strategy_on_kill``, so a task whose ``execution_timeout`` ended the wait stops its job too.
 
     :param job_id: the job's ID.
     :param namespace: the namespace; the connection's when None.
@@ -176,6 +223,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     :param failure_statuses: validated job statuses that end it with failure.
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
+    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
     :param stop_strategy_on_kill: how to stop the job when the task is killed; None leaves it alone.
     """
 
@@ -190,9 +238,12 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         failure_statuses: Sequence[str],
         poll_interval: float,
         end_time: float,
+        deferred_at: float | None = None,
         stop_strategy_on_kill: str | None = None,
     ) -> None:
-        super().__init__(flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time)
+        super().__init__(
+            flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time, deferred_at=deferred_at
+        )
         self.job_id = job_id
         self.namespace = namespace
         self.workspace = workspace
@@ -208,19 +259,21 @@ class FlinkVVPJobTrigger(_PollingTrigger):
                 "job_id": self.job_id,
                 "namespace": self.namespace,
                 "workspace": self.workspace,
-                "flink_vvp_conn_id": self.flink_vvp_conn_id,
                 "target_statuses": list(self.target_statuses),
                 "failure_statuses": list(self.failure_statuses),
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
                 "stop_strategy_on_kill": self.stop_strategy_on_kill,
+                **self._common_kwargs(),
             },
         )
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
         # Triggers watching the same job (a sensor and an operator) share one answer per poll interval.
         job = await hook.aget_job(
-            self.job_id, namespace=self.namespace, workspace=self.workspace, max_age=self.poll_interval
+            self.job_id,
+            namespace=self.namespace,
+            workspace=self.workspace,
+            max_age=self.poll_interval,
+            not_before=self._not_before,
         )
         decision = decide_job(job, target_statuses=self.target_statuses, failure_statuses=self.failure_statuses)
         self._last_status = job.status
@@ -238,24 +291,28 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     def _timeout_message(self) -> str:
         return job_timeout_message(self.job_id, self.target_statuses, self._last_status)
 
+    def _timeout_payload(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "stop_strategy_on_kill": self.stop_strategy_on_kill}
+
     async def on_kill(self) -> None:
-        """Stop the job when the task was killed while deferred, if asked to and the job is still active."""
+        """Stop the job when the task was killed while deferred, if asked to; log what became of it."""
         if self.stop_strategy_on_kill is None:
             return
-        from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+        from airflow_provider_flink_vvp.tasks import kill_hook, killed_job_report
 
-        hook = FlinkVVPHook(self.flink_vvp_conn_id)
+        why = "The task was killed while deferred"
+        hook = kill_hook(self.flink_vvp_conn_id)
+        namespace, workspace = self.namespace, self.workspace
         try:
-            job = await hook.aget_job(self.job_id, namespace=self.namespace, workspace=self.workspace)
-            if job.is_active:
-                await hook.astop_job(
-                    self.job_id,
-                    stop_strategy=self.stop_strategy_on_kill,
-                    namespace=self.namespace,
-                    workspace=self.workspace,
-                )
-                self.log.info("The task was killed: stopped job %s (%s)", self.job_id, self.stop_strategy_on_kill)
-            else:
-                self.log.info("The task was killed; job %s is %s already: nothing to stop", self.job_id, job.status)
+            await hook.astop_job(
+                self.job_id, stop_strategy=self.stop_strategy_on_kill, namespace=namespace, workspace=workspace
+            )
+            self.log.info("%s: stopped job %s (%s)", why, self.job_id, self.stop_strategy_on_kill)
+        except Exception as error:
+            try:
+                job: Job | None = await hook.aget_job(self.job_id, namespace=namespace, workspace=workspace)
+            except Exception:
+                job = None
+            self.log.log(*killed_job_report(why, self.job_id, job, error))
         finally:
             await hook.aclose()

@@ -23,10 +23,10 @@ def fast_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parse the example DAGs with the job tasks polling every 0.2 s, as a cluster policy would."""
     from airflow import settings
 
-    from airflow_provider_flink_vvp.tasks import FlinkVVPJobWaitOperator
+    from airflow_provider_flink_vvp.operators.vvp import FlinkVVPStartJobOperator, FlinkVVPStopJobOperator
 
     def task_policy(task: Any) -> None:
-        if isinstance(task, FlinkVVPJobWaitOperator):
+        if isinstance(task, FlinkVVPStartJobOperator | FlinkVVPStopJobOperator):
             task.poll_interval = 0.2
 
     monkeypatch.setattr(settings, "task_policy", task_policy)
@@ -102,7 +102,7 @@ def test_a_job_that_fails_fails_the_task_with_its_reason_and_the_console_link(
     [job] = FlinkVVPHook().list_jobs(deployment_id)
     assert job.status == "FAILED"
     assert (
-        f"AirflowFailException: Job {job.job_id} of deployment {deployment_id} is FAILED: EmulatedFailure: "
+        f"AirflowException: Job {job.job_id} of deployment {deployment_id} is FAILED: EmulatedFailure: "
         f"the emulator's timeline failed this job. Console: {console_url(vvp_namespace, deployment_id)}"
     ) in result.output
     # Pushed when the job started, so they are there although the task failed.
