@@ -149,7 +149,7 @@ class FlinkVVPBaseOperator(BaseOperator):
             )
         if status == "error" and event.get("retryable"):
             raise AirflowException(event["message"])
-        if status == "timeout" and self._execution_time_left(context) == 0:
+        if status == "timeout" and event.get("execution_timeout"):
             self._on_execution_timeout(event)
             raise AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) reached: {event['message']}")
         self._fail(event["message"], timed_out=status == "timeout")
@@ -199,28 +199,38 @@ class FlinkVVPBaseOperator(BaseOperator):
         if self.do_xcom_push:
             context["ti"].xcom_push(key="return_value", value=value)
 
-    def _deferral(self, context: Context, timeout: float) -> tuple[float, timedelta]:
-        """The trigger's deadline (epoch seconds) and Airflow's deferral timeout for a wait of ``timeout`` seconds.
-
-        The wait ends when the task's ``timeout`` or what is left of its ``execution_timeout`` runs out, whichever
-        comes first: Airflow does not enforce ``execution_timeout`` while a task is deferred.
-        """
-        budget = timeout
-        left = self._execution_time_left(context)
-        if left is not None:
-            if left == 0:
+    def _deferral(self, context: Context, timeout: float) -> Deferral:
+        """When a deferred wait of ``timeout`` seconds ends: at the task's ``timeout`` or when what is left of its
+        ``execution_timeout`` runs out, whichever comes first (Airflow does not enforce ``execution_timeout``
+        while a task is deferred)."""
+        left = None
+        if self.execution_timeout is not None:
+            # A try resumed from a deferral keeps its start date.
+            started: datetime = context["ti"].start_date
+            left = self.execution_timeout.total_seconds() - (datetime.now(UTC) - started).total_seconds()
+            if left <= 0:
                 raise AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) reached")
-            budget = min(budget, left)
-        return time.time() + budget, timedelta(seconds=budget + DEFERRAL_GRACE_SECONDS)
+        by_execution_timeout = left is not None and left < timeout
+        budget = left if left is not None and by_execution_timeout else timeout
+        return Deferral(
+            end_time=time.time() + budget,
+            timeout=timedelta(seconds=budget + DEFERRAL_GRACE_SECONDS),
+            by_execution_timeout=by_execution_timeout,
+        )
 
-    def _execution_time_left(self, context: Context) -> float | None:
-        """Seconds left of ``execution_timeout`` in this try (0 when it ran out); None without one."""
-        if self.execution_timeout is None:
-            return None
-        # A try resumed from a deferral keeps its start date.
-        started: datetime = context["ti"].start_date
-        elapsed = (datetime.now(UTC) - started).total_seconds()
-        return max(0.0, self.execution_timeout.total_seconds() - elapsed)
+
+@dataclass(frozen=True)
+class Deferral:
+    """When a deferred wait ends.
+
+    :param end_time: the trigger's deadline, in epoch seconds.
+    :param timeout: Airflow's deferral timeout, a little later, so the trigger reports the timeout itself.
+    :param by_execution_timeout: whether the deadline is the task's ``execution_timeout`` (else its ``timeout``).
+    """
+
+    end_time: float
+    timeout: timedelta
+    by_execution_timeout: bool
 
 
 @dataclass(frozen=True)
@@ -292,7 +302,7 @@ class JobWait:
         from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
 
         task = self.task
-        end_time, timeout = task._deferral(context, self.timeout)
+        deferral = task._deferral(context, self.timeout)
         task.defer(
             trigger=FlinkVVPJobTrigger(
                 job_id=self.job_id,
@@ -302,12 +312,13 @@ class JobWait:
                 target_statuses=self.targets,
                 failure_statuses=self.failures,
                 poll_interval=self.poll_interval,
-                end_time=end_time,
+                end_time=deferral.end_time,
                 deferred_at=time.time(),
+                execution_timeout=deferral.by_execution_timeout,
                 stop_strategy_on_kill=stop_strategy_on_kill,
             ),
             method_name=method_name,
-            timeout=timeout,
+            timeout=deferral.timeout,
         )
 
 

@@ -9,7 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowNotFoundException
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSensorTimeout,
+    AirflowTaskTimeout,
+)
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_flink_vvp.api.errors import VVPApiError
@@ -17,7 +23,14 @@ from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobSummarySensor
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
-from tests.conftest import VVP_ACCESS_KEY_ID, VVP_ACCESS_KEY_SECRET, AddDeployment, add_job, set_vvp_connection
+from tests.conftest import (
+    VVP_ACCESS_KEY_ID,
+    VVP_ACCESS_KEY_SECRET,
+    AddDeployment,
+    MakeContext,
+    add_job,
+    set_vvp_connection,
+)
 
 NOTHING_SEEN = {"deployment_id": None, "summary": {}}
 
@@ -69,6 +82,7 @@ def test_serialize_round_trips_and_holds_no_secret(vvp_emulator: VVPEmulator) ->
         "poll_interval",
         "end_time",
         "deferred_at",
+        "execution_timeout",
     }
     assert VVP_ACCESS_KEY_SECRET not in json.dumps(kwargs)
     assert VVP_ACCESS_KEY_ID not in json.dumps(kwargs)
@@ -138,12 +152,25 @@ async def test_a_definite_error_ends_with_an_error_event(
     assert "a-wrong-secret-value" not in event.payload["message"]
 
 
-async def test_the_deadline_ends_with_a_timeout_event(add_deployment: AddDeployment) -> None:
+@pytest.mark.parametrize("execution_timeout", [False, True])
+async def test_the_deadline_ends_with_a_timeout_event_that_says_which_limit_it_was(
+    add_deployment: AddDeployment, make_context: MakeContext, execution_timeout: bool
+) -> None:
     add_deployment("orders", timeline=[["STARTING", None]])
 
-    [event] = await events(trigger(end_time=time.time() - 1))
+    [event] = await events(trigger(end_time=time.time() - 1, execution_timeout=execution_timeout))
 
-    assert event.payload == {"status": "timeout", "message": "Timed out waiting for deployment 'orders' to be running"}
+    assert event.payload == {
+        "status": "timeout",
+        "message": "Timed out waiting for deployment 'orders' to be running",
+        "execution_timeout": execution_timeout,
+    }
+    expected = AirflowTaskTimeout if execution_timeout else AirflowSensorTimeout
+    with pytest.raises(expected, match="Timed out waiting for deployment 'orders'"):
+        FlinkVVPJobSummarySensor(task_id="wait", deployment_name="orders").execute_complete(
+            make_context(),
+            event.payload,  # type: ignore[arg-type]
+        )
 
 
 @pytest.mark.parametrize(

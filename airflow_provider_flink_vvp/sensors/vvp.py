@@ -166,7 +166,7 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
     def _defer(self, context: Context, baseline: Baseline, time_left: float) -> Any:
         from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 
-        end_time, timeout = self._deferral(context, max(time_left, 1.0))
+        deferral = self._deferral(context, max(time_left, 1.0))
         self.defer(
             trigger=FlinkVVPJobSummaryTrigger(
                 deployment_name=self.deployment_name,
@@ -177,12 +177,13 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
                 failure_states=self.failure_states,
                 baseline=baseline.to_json(),
                 poll_interval=self.poll_interval,
-                end_time=end_time,
+                end_time=deferral.end_time,
                 deferred_at=time.time(),
+                execution_timeout=deferral.by_execution_timeout,
                 missing_deployment=self.missing_deployment,
             ),
             method_name="execute_complete",
-            timeout=timeout,
+            timeout=deferral.timeout,
         )
 
     def _load_baseline(self, state: TaskState) -> Baseline | None:

@@ -35,13 +35,20 @@ class _PollingTrigger(BaseTrigger):
     """
 
     def __init__(
-        self, *, flink_vvp_conn_id: str, poll_interval: float, end_time: float, deferred_at: float | None
+        self,
+        *,
+        flink_vvp_conn_id: str,
+        poll_interval: float,
+        end_time: float,
+        deferred_at: float | None,
+        execution_timeout: bool,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.flink_vvp_conn_id = flink_vvp_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.deferred_at = deferred_at
+        self.execution_timeout = execution_timeout
 
     def _common_kwargs(self) -> dict[str, Any]:
         return {
@@ -49,6 +56,7 @@ class _PollingTrigger(BaseTrigger):
             "poll_interval": self.poll_interval,
             "end_time": self.end_time,
             "deferred_at": self.deferred_at,
+            "execution_timeout": self.execution_timeout,
         }
 
     @property
@@ -90,7 +98,12 @@ class _PollingTrigger(BaseTrigger):
                     return payload
             remaining = self.end_time - time.time()
             if remaining <= 0:
-                return {"status": "timeout", "message": self._timeout_message(), **self._timeout_payload()}
+                return {
+                    "status": "timeout",
+                    "message": self._timeout_message(),
+                    "execution_timeout": self.execution_timeout,
+                    **self._timeout_payload(),
+                }
             await asyncio.sleep(min(self.poll_interval, remaining))
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
@@ -123,6 +136,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
     :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
+    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
     :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
     """
 
@@ -139,10 +153,15 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
         poll_interval: float,
         end_time: float,
         deferred_at: float | None = None,
+        execution_timeout: bool = False,
         missing_deployment: str = "wait",
     ) -> None:
         super().__init__(
-            flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time, deferred_at=deferred_at
+            flink_vvp_conn_id=flink_vvp_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            deferred_at=deferred_at,
+            execution_timeout=execution_timeout,
         )
         self.missing_deployment = missing_deployment
         self.deployment_name = deployment_name
@@ -224,6 +243,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
     :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
+    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
     :param stop_strategy_on_kill: how to stop the job when the task is killed; None leaves it alone.
     """
 
@@ -239,10 +259,15 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         poll_interval: float,
         end_time: float,
         deferred_at: float | None = None,
+        execution_timeout: bool = False,
         stop_strategy_on_kill: str | None = None,
     ) -> None:
         super().__init__(
-            flink_vvp_conn_id=flink_vvp_conn_id, poll_interval=poll_interval, end_time=end_time, deferred_at=deferred_at
+            flink_vvp_conn_id=flink_vvp_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            deferred_at=deferred_at,
+            execution_timeout=execution_timeout,
         )
         self.job_id = job_id
         self.namespace = namespace

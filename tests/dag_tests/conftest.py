@@ -24,6 +24,7 @@ class DagRunResult:
 
     state: str
     task_states: dict[tuple[str, int], str | None]
+    tries: dict[tuple[str, int], int]
     xcoms: dict[tuple[str, int, str], Any]
     reschedules: int
     links: dict[tuple[str, int], dict[str, str | None]]
@@ -31,6 +32,9 @@ class DagRunResult:
 
     def task_state(self, task_id: str, map_index: int = -1) -> str | None:
         return self.task_states[(task_id, map_index)]
+
+    def tries_of(self, task_id: str, map_index: int = -1) -> int:
+        return self.tries[(task_id, map_index)]
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         return self.xcoms.get((task_id, map_index, key))
@@ -87,6 +91,7 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
             return DagRunResult(
                 state=str(dag_run.state),
                 task_states={(ti.task_id, ti.map_index): ti.state and str(ti.state) for ti in instances},
+                tries={(ti.task_id, ti.map_index): ti.try_number for ti in instances},
                 xcoms={(x.task_id, x.map_index, x.key): XComModel.deserialize_value(x) for x in xcoms},
                 reschedules=reschedules or 0,
                 links=links,

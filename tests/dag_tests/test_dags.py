@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_flink_vvp.testing import VVPEmulator
-from tests.conftest import VVP_WORKSPACE, AddDeployment, add_job
+from tests.conftest import VVP_WORKSPACE, AddDeployment, add_job, set_vvp_connection
 from tests.dag_tests.conftest import RunDag
 
 LINK_XCOM_KEY = "_link_FlinkVVPDeploymentLink"
@@ -138,3 +138,49 @@ def test_operator_and_sensor_map_over_names_with_one_xcom_per_mapped_task(
         "running": [first, second],
         "urls": [console_url(vvp_namespace, first), console_url(vvp_namespace, second)],
     }
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_the_sensor_fails_at_once_on_a_misspelled_deployment_name(
+    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, vvp_namespace: str, add_deployment: AddDeployment
+) -> None:
+    add_deployment("orders", timeline=[["RUNNING", None]])
+
+    result = run_dag(f"flink_vvp_sensor_{mode}", deployment_name="ordres")
+
+    assert (result.task_state("wait"), result.tries_of("wait")) == ("failed", 1)
+    assert (
+        f"No deployment named 'ordres' in namespace '{vvp_namespace}' of workspace '{VVP_WORKSPACE}': check the "
+        "name, namespace and workspace. To wait for it to be created, set missing_deployment='wait'."
+    ) in result.output
+
+
+def test_a_trigger_that_cannot_read_its_connection_leaves_the_sensor_to_its_retries(
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    vvp_namespace: str,
+    add_deployment: AddDeployment,
+    after_first_poke: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+    deployment_id = add_deployment("orders")
+    # The connection disappears after the worker's look, before the trigger reads it, and comes back after.
+    after_first_poke(lambda: monkeypatch.delenv("AIRFLOW_CONN_FLINK_VVP_DEFAULT"))
+    read_config = FlinkVVPHook.aget_config
+
+    async def once_missing(self: FlinkVVPHook) -> Any:
+        try:
+            return await read_config(self)
+        except Exception:
+            set_vvp_connection(monkeypatch, vvp_emulator.url, namespace=vvp_namespace)
+            add_job(vvp_emulator, deployment_id, [["RUNNING", None]])
+            raise
+
+    monkeypatch.setattr(FlinkVVPHook, "aget_config", once_missing)
+
+    result = run_dag("flink_vvp_sensor_deferrable_retry", deployment_name="orders")
+
+    assert "The trigger failed: AirflowNotFoundException" in result.output
+    assert (result.task_state("wait"), result.tries_of("wait")) == ("success", 2)

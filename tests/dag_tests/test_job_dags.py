@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -208,3 +209,35 @@ def test_the_job_sensor_fails_on_a_job_that_ends_without_running(
     assert (
         f"Job {job.job_id} of deployment {deployment_id} ended CANCELLED, so it will never be RUNNING" in result.output
     )
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+def test_a_job_that_fails_fails_the_try_and_the_retry_starts_a_new_job(
+    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, add_deployment: AddDeployment, after_start: AfterStart
+) -> None:
+    deployment_id = add_deployment("nightly")
+    failing = [[["STARTING", 0.3], ["FAILED", None]]]
+    after_start(lambda job_id: failing and vvp_emulator.state.set_job_timeline(job_id, failing.pop()))
+
+    result = run_dag(f"flink_vvp_job_retry_failed_{mode}", deployment_name="nightly")
+
+    assert (result.state, result.tries_of("start")) == ("success", 2)
+    assert statuses(deployment_id) == ["FAILED", "RUNNING"], "exactly two jobs"
+    assert result.xcom("start") == FlinkVVPHook().list_jobs(deployment_id)[0].job_id
+    assert "EmulatedFailure" in result.output
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+def test_execution_timeout_ends_the_wait_and_stops_the_job_the_task_started(
+    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, add_deployment: AddDeployment, after_start: AfterStart
+) -> None:
+    deployment_id = add_deployment("nightly")
+    after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, [["STARTING", None]]))
+    started = time.monotonic()
+
+    result = run_dag(f"flink_vvp_job_execution_timeout_{mode}", deployment_name="nightly")
+
+    assert result.task_state("start") == "failed"
+    assert time.monotonic() - started < 30, "execution_timeout (2 s), not the task's timeout (1 h), ended the wait"
+    assert statuses(deployment_id)[0] in ("CANCELLING", "CANCELLED")
+    assert "AirflowTaskTimeout" in result.output

@@ -87,3 +87,27 @@ for mode in SENSOR_MODES:
             poke_interval=0.2,
             timeout=10,
         )
+
+for mode in WAIT_MODES:
+    # The first job fails; the retry starts a second one.
+    with dag(f"flink_vvp_job_retry_failed_{mode}", deployment_name="nightly"):
+        FlinkVVPStartJobOperator(
+            task_id="start",
+            deployment_name="{{ params.deployment_name }}",
+            deferrable=mode == "deferrable",
+            retries=1,
+            retry_delay=timedelta(0),
+            **FAST,
+        )
+
+    # The job never runs; execution_timeout, not the task's timeout, ends the wait and stops the job.
+    with dag(f"flink_vvp_job_execution_timeout_{mode}", deployment_name="nightly"):
+        FlinkVVPStartJobOperator(
+            task_id="start",
+            deployment_name="{{ params.deployment_name }}",
+            deferrable=mode == "deferrable",
+            execution_timeout=timedelta(seconds=2),
+            stop_strategy_on_kill="NONE",
+            poll_interval=timedelta(seconds=0.2),
+            timeout=timedelta(hours=1),
+        )

@@ -6,7 +6,7 @@ and hands the sensor's XComs to a downstream task, which returns what it read.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, XComArg, task
@@ -53,3 +53,20 @@ with DAG(dag_id="flink_vvp_mapped", schedule=None, start_date=datetime(2026, 1, 
         deployment_name=MAPPED_NAMES
     )
     collect(found.output, running.output, XComArg(running, key="deployment_url"))
+
+# Deferred, with a retry: the trigger's connection disappears once; the retry must run.
+with DAG(
+    dag_id="flink_vvp_sensor_deferrable_retry",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    params={"deployment_name": "orders"},
+):
+    FlinkVVPJobSummarySensor(
+        task_id="wait",
+        deployment_name="{{ params.deployment_name }}",
+        deferrable=True,
+        poll_interval=timedelta(seconds=0.2),
+        timeout=10,
+        retries=1,
+        retry_delay=timedelta(0),
+    )
