@@ -17,7 +17,8 @@ from airflow_provider_flink_vvp.operators.vvp import (
     FlinkVVPStartJobOperator,
     FlinkVVPStopJobOperator,
 )
-from airflow_provider_flink_vvp.testing import VVPEmulator
+from airflow_provider_flink_vvp.tasks import KILL_TIMEOUT_SECONDS, kill_hook
+from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
 from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext
 
@@ -28,6 +29,21 @@ def start(**kwargs: Any) -> FlinkVVPStartJobOperator:
     return FlinkVVPStartJobOperator(
         **{"task_id": "start", "deployment_name": "stream", "poll_interval": 0.1, "timeout": 10, **kwargs}
     )
+
+
+def job_trigger(job_id: str, **kwargs: Any) -> FlinkVVPJobTrigger:
+    arguments: dict[str, Any] = {
+        "job_id": job_id,
+        "namespace": None,
+        "workspace": None,
+        "flink_vvp_conn_id": "flink_vvp_default",
+        "target_statuses": ["RUNNING"],
+        "failure_statuses": ["FAILED"],
+        "poll_interval": 0.1,
+        "end_time": time.time() + 10,
+        **kwargs,
+    }
+    return FlinkVVPJobTrigger(**arguments)
 
 
 def statuses(deployment_id: str) -> list[str]:
@@ -241,3 +257,49 @@ def test_the_stop_operator_stops_a_job_by_id_and_waits_until_it_ended(
 
     assert stop.execute(make_context()) == job.job_id  # type: ignore[arg-type]
     assert statuses(deployment_id) == ["CANCELLED"]
+
+
+@pytest.mark.parametrize("where", ["worker", "triggerer"])
+@pytest.mark.parametrize(
+    ("timeline", "throttled", "after", "logged"),
+    [
+        (FOREVER_STARTING, 0, "CANCELLING", "stopped job"),
+        ([["FINISHED", None]], 0, "FINISHED", "is FINISHED already: nothing to stop"),
+        # Every answer throttled: the stop and the read that would confirm it make 2 attempts each.
+        (FOREVER_STARTING, 4, "STARTING", "could not be confirmed"),
+    ],
+)
+def test_a_kill_stops_the_started_job_first_within_two_attempts_and_says_what_became_of_it(
+    where: str,
+    timeline: list[list[Any]],
+    throttled: int,
+    after: str,
+    logged: str,
+    add_deployment: AddDeployment,
+    vvp_emulator: VVPEmulator,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    deployment_id = add_deployment("stream", timeline=timeline)
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    for _ in range(throttled):
+        vvp_emulator.inject(Fault(FaultKind.THROTTLE))
+    stops = vvp_emulator.request_counts().get("StopJob", 0)
+    capfd.readouterr()
+
+    if where == "worker":
+        operator = start(stop_strategy_on_kill="NONE")
+        operator._owned_job_id = job.job_id
+        operator.on_kill()
+    else:
+        asyncio.run(job_trigger(job.job_id, stop_strategy_on_kill="NONE").on_kill())
+
+    assert statuses(deployment_id) == [after]
+    assert vvp_emulator.request_counts()["StopJob"] - stops == (2 if throttled else 1), "StopJob first, at most twice"
+    assert logged in capfd.readouterr().out
+
+
+def test_kill_time_calls_have_a_short_timeout_and_two_attempts() -> None:
+    hook = kill_hook("flink_vvp_default")
+
+    assert hook._overrides == {"timeout": KILL_TIMEOUT_SECONDS, "retry_limit": 2, "retry_delay": None}
+    assert KILL_TIMEOUT_SECONDS <= 5

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.links.vvp import FlinkVVPDeploymentLink
-from airflow_provider_flink_vvp.operators.vvp import FlinkVVPGetDeploymentsByNameOperator
+from airflow_provider_flink_vvp.operators.vvp import (
+    FlinkVVPGetDeploymentsByNameOperator,
+    FlinkVVPStartJobOperator,
+    FlinkVVPStopJobOperator,
+)
+from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobStatusSensor, FlinkVVPJobSummarySensor
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from tests.conftest import VVP_WORKSPACE, AddDeployment, MakeContext, set_vvp_connection
 
@@ -137,3 +145,70 @@ def test_importing_the_operator_sensor_and_link_modules_leaves_the_hook_http_cli
     ).stdout
 
     assert loaded.strip() == "[]"
+
+
+NAME_OF = lambda value: getattr(value, "__name__", "")  # noqa: E731 - pytest ids
+TASKS_WITH_DURATIONS = [
+    (FlinkVVPStartJobOperator, {"deployment_name": "stream"}),
+    (FlinkVVPStopJobOperator, {"job_id": "j-1"}),
+    (FlinkVVPJobSummarySensor, {"deployment_name": "orders"}),
+    (FlinkVVPJobStatusSensor, {"job_id": "j-1"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("task_class", "required"), TASKS_WITH_DURATIONS, ids=lambda value: getattr(value, "__name__", "")
+)
+@pytest.mark.parametrize("name", ["poll_interval", "timeout"])
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(30, 30.0), (2.5, 2.5), (timedelta(minutes=2), 120.0), (timedelta(milliseconds=200), 0.2)]
+)
+def test_durations_take_seconds_or_a_timedelta(
+    task_class: type[Any], required: dict[str, str], name: str, value: Any, seconds: float
+) -> None:
+    task = task_class(task_id="t", **required, **{name: value})
+
+    assert getattr(task, name) == seconds
+    assert isinstance(getattr(task, name), float)
+
+
+@pytest.mark.parametrize(
+    ("task_class", "required"), TASKS_WITH_DURATIONS, ids=lambda value: getattr(value, "__name__", "")
+)
+@pytest.mark.parametrize("name", ["poll_interval", "timeout"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (-1, "a positive, finite duration"),
+        (0, "a positive, finite duration"),
+        (timedelta(0), "a positive, finite duration"),
+        (timedelta(seconds=-5), "a positive, finite duration"),
+        (float("nan"), "a positive, finite duration"),
+        (float("inf"), "a positive, finite duration"),
+        ("30", "seconds (a number) or a timedelta, got '30' of type str"),
+        (True, "seconds (a number) or a timedelta, got True of type bool"),
+        ([30], "seconds (a number) or a timedelta, got [30] of type list"),
+    ],
+)
+def test_invalid_durations_are_refused_naming_the_parameter_and_the_value(
+    task_class: type[Any], required: dict[str, str], name: str, value: Any, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"{name} must be ")) as raised:
+        task_class(task_id="t", **required, **{name: value})
+
+    assert problem in str(raised.value)
+    assert repr(value) in str(raised.value)
+
+
+@pytest.mark.parametrize("sensor_class", [FlinkVVPJobSummarySensor, FlinkVVPJobStatusSensor])
+def test_sensors_take_poll_interval_or_airflows_poke_interval_but_not_both(sensor_class: type[Any]) -> None:
+    required = {"deployment_name": "orders"} if sensor_class is FlinkVVPJobSummarySensor else {"job_id": "j-1"}
+
+    by_poll = sensor_class(task_id="t", **required, poll_interval=timedelta(seconds=30))
+    by_poke = sensor_class(task_id="t", **required, poke_interval=30)
+
+    assert (by_poll.poll_interval, by_poll.poke_interval) == (by_poke.poll_interval, by_poke.poke_interval) == (30, 30)
+    with pytest.raises(ValueError, match="Pass poll_interval or poke_interval"):
+        sensor_class(task_id="t", **required, poll_interval=30, poke_interval=30)
+    with pytest.raises(ValueError, match="poke_interval must be a positive, finite duration"):
+        sensor_class(task_id="t", **required, poke_interval=float("nan"))
