@@ -147,7 +147,10 @@ def test_importing_the_operator_sensor_and_link_modules_leaves_the_hook_http_cli
     assert loaded.strip() == "[]"
 
 
-NAME_OF = lambda value: getattr(value, "__name__", "")  # noqa: E731 - pytest ids
+def name_of(value: Any) -> str:
+    return str(getattr(value, "__name__", ""))
+
+
 TASKS_WITH_DURATIONS = [
     (FlinkVVPStartJobOperator, {"deployment_name": "stream"}),
     (FlinkVVPStopJobOperator, {"job_id": "j-1"}),

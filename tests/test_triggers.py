@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from airflow.providers.common.compat.sdk import (
     AirflowException,
@@ -19,8 +20,10 @@ from airflow.providers.common.compat.sdk import (
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_flink_vvp.api.errors import VVPApiError
+from airflow_provider_flink_vvp.decisions import Baseline
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobSummarySensor
+from airflow_provider_flink_vvp.sharing import SharedEndpoint
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 from tests.conftest import (
@@ -252,3 +255,88 @@ async def test_one_hook_serves_every_poll_and_is_closed(
     assert event.payload["status"] == "success"
     assert len(hooks) == 1
     assert hooks[0]._async_client is None, "aclose() releases the HTTP client"
+
+
+@pytest.mark.parametrize("seen", ["nothing", "the older deployment"])
+async def test_a_trigger_rebuilt_from_serialize_decides_as_the_one_it_replaced(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, seen: str
+) -> None:
+    """A triggerer restart rebuilds the trigger from serialize(): every look must decide the same."""
+    hook = FlinkVVPHook()
+    if seen == "nothing":
+        baseline: dict[str, Any] = NOTHING_SEEN
+    else:
+        older = add_deployment("orders", history={"failed": 6, "finished": 2})
+        baseline = Baseline.first_look(await hook.aget_latest_deployment("orders")).to_json()
+        assert baseline["deployment_id"] == older
+    # Polling often: every look reads the emulator afresh.
+    original = trigger(baseline=baseline, missing_deployment="wait", target_states=["finished"], poll_interval=1e-9)
+    changes: list[Callable[[], Any]] = [
+        lambda: None,
+        # A newer deployment whose first job already failed, before any look at it.
+        lambda: add_deployment("orders", timeline=[["FAILED", None]]),
+        lambda: None,
+    ]
+    decided = []
+    try:
+        for change in changes:
+            change()
+            rebuilt = FlinkVVPJobSummaryTrigger(**original.serialize()[1])
+            before, after = await original._look(hook), await rebuilt._look(hook)
+            assert before == after
+            decided.append(None if before is None else before["status"])
+    finally:
+        await hook.aclose()
+
+    assert decided == [None, "failure", "failure"]
+
+
+async def test_a_trigger_never_takes_a_shared_answer_read_before_its_deferral(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment
+) -> None:
+    add_deployment("orders", timeline=[["STARTING", None]])
+    hooks = [FlinkVVPHook() for _ in range(3)]
+
+    def reads() -> int:
+        return int(vvp_emulator.request_counts().get("GetDeploymentsByName", 0))
+
+    try:
+        first = reads()
+        await trigger(baseline=NOTHING_SEEN, poll_interval=60)._look(hooks[0])
+        await asyncio.sleep(0.01)
+        deferred_earlier = trigger(baseline=NOTHING_SEEN, poll_interval=60, deferred_at=time.time() - 5)
+        deferred_now = trigger(baseline=NOTHING_SEEN, poll_interval=60, deferred_at=time.time())
+
+        await deferred_earlier._look(hooks[1])
+        assert reads() == first + 1, "an answer read after its deferral is shared"
+        await deferred_now._look(hooks[2])
+        assert reads() == first + 2, "an answer read before its deferral is not"
+    finally:
+        for hook in hooks:
+            await hook.aclose()
+
+
+async def test_a_shared_read_refuses_results_and_reads_in_flight_sent_before_not_before() -> None:
+    endpoint = SharedEndpoint(httpx.AsyncClient())
+    sent: list[float] = []
+    release = asyncio.Event()
+
+    async def fetch() -> int:
+        sent.append(time.time())
+        number = len(sent)
+        await release.wait()
+        return number
+
+    in_flight = asyncio.ensure_future(endpoint.read("key", 60, fetch))
+    await asyncio.sleep(0.01)
+    later = time.time()
+    refusing = asyncio.ensure_future(endpoint.read("key", 60, fetch, not_before=later))
+    sharing = asyncio.ensure_future(endpoint.read("key", 60, fetch, not_before=later - 1))
+    await asyncio.sleep(0.01)
+    release.set()
+
+    # The second reader shares the newest read in flight, whose request was sent late enough for it too.
+    assert await asyncio.gather(in_flight, refusing, sharing) == [1, 2, 2]
+    assert await endpoint.read("key", 60, fetch, not_before=later) == 2, "the newer result is cached"
+    assert await endpoint.read("key", 60, fetch, not_before=time.time() + 1) == 3
+    await endpoint.http.aclose()
