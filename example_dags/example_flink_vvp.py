@@ -6,7 +6,7 @@ name is a DAG param: trigger with ``{"deployment_name": "..."}`` to watch anothe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
@@ -29,15 +29,16 @@ with DAG(
     )
 
     # Waits in the triggerer, not in a worker slot. Past failures of the deployment do not
-    # count: only a job that fails while the sensor waits fails the task.
+    # count: only a job that fails while the sensor waits fails the task. A misspelled name fails
+    # at once (missing_deployment="wait" would wait for the deployment to be created).
     wait_until_running = FlinkVVPJobSummarySensor(
         task_id="wait_until_running",
         deployment_name="{{ params.deployment_name }}",
         target_states=["running"],
         failure_states=["failed"],
         deferrable=True,
-        poke_interval=2,
-        timeout=600,
+        poll_interval=timedelta(seconds=2),
+        timeout=timedelta(minutes=10),
     )
 
     @task

@@ -7,7 +7,7 @@ waits on it again instead of starting a second one.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
@@ -22,16 +22,18 @@ with DAG(
     tags=["example", "flink"],
 ):
     # Starts a job of the newest deployment with this name and waits, in the triggerer, until it
-    # FINISHED (wait_for="auto" does that for a BATCH deployment). A FAILED job fails the task with
-    # its reason and a console link. When the task is killed meanwhile, the job is stopped.
+    # FINISHED (wait_for="auto" does that for a BATCH deployment). A FAILED job fails the try with
+    # its reason and a console link, and a retry starts a new job. When the task is killed meanwhile,
+    # or its execution_timeout runs out, the job is stopped.
     run_batch = FlinkVVPStartJobOperator(
         task_id="run_batch",
         deployment_name="{{ params.deployment_name }}",
         local_variables={"day": "{{ ds }}"},
         restore_strategy="NONE",
         deferrable=True,
-        poll_interval=30,
-        timeout=4 * 60 * 60,
+        poll_interval=timedelta(seconds=30),
+        timeout=timedelta(hours=4),
+        execution_timeout=timedelta(hours=5),
         retries=2,
     )
 
@@ -60,6 +62,6 @@ with DAG(
         stop_strategy_on_restart="STOP_WITH_SAVEPOINT",
         restore_strategy="LATEST_SAVEPOINT",
         deferrable=True,
-        poll_interval=10,
-        timeout=30 * 60,
+        poll_interval=timedelta(seconds=10),
+        timeout=timedelta(minutes=30),
     )

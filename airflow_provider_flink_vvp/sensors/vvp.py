@@ -99,9 +99,13 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
             raise ValueError(f"missing_deployment must be 'fail' or 'wait', got {missing_deployment!r}")
         self.missing_deployment = missing_deployment
         self.deferrable = deferrable
-        self.poll_interval = float(self.poke_interval)
         # The baseline of this try, where the task state store cannot keep it (Airflow before 3.3).
         self._baseline: Baseline | None = None
+
+    @property
+    def poll_interval(self) -> float:
+        """``poke_interval``, by the name all the provider's tasks use."""
+        return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
         state = TaskState(self, context)
@@ -251,7 +255,11 @@ class FlinkVVPJobStatusSensor(FlinkVVPBaseOperator, BaseSensorOperator):
         self.job_id = job_id
         self.target_statuses, self.failure_statuses = validate_job_watch(target_statuses, failure_statuses)
         self.deferrable = deferrable
-        self.poll_interval = float(self.poke_interval)
+
+    @property
+    def poll_interval(self) -> float:
+        """``poke_interval``, by the name all the provider's tasks use."""
+        return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
