@@ -303,3 +303,19 @@ def test_kill_time_calls_have_a_short_timeout_and_two_attempts() -> None:
 
     assert hook._overrides == {"timeout": KILL_TIMEOUT_SECONDS, "retry_limit": 2, "retry_delay": None}
     assert KILL_TIMEOUT_SECONDS <= 5
+
+
+def test_before_airflow_3_3_a_retry_attaches_to_the_job_still_starting_instead_of_starting_another(
+    add_deployment: AddDeployment, vvp_emulator: VVPEmulator, make_context: MakeContext, after_start: Any
+) -> None:
+    deployment_id = add_deployment("stream")
+    after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, [["STARTING", 1.0], ["RUNNING", None]]))
+    first, retry = make_context(try_number=1, max_tries=1), make_context(try_number=2, max_tries=1)
+    del first["task_state_store"], retry["task_state_store"]
+
+    with pytest.raises(AirflowException, match="Timed out waiting for job"):
+        start(timeout=0.2, retries=1).execute(first)  # type: ignore[arg-type]
+    job_id = start(retries=1).execute(retry)  # type: ignore[arg-type]
+
+    assert statuses(deployment_id) == ["RUNNING"], "one job"
+    assert job_id == first["ti"].xcoms["return_value"]

@@ -336,3 +336,62 @@ def test_execute_complete_fails_or_skips_as_a_poke_would(
 
 def test_names_namespace_and_workspace_are_templated() -> None:
     assert set(FlinkVVPJobSummarySensor.template_fields) == {"deployment_name", "namespace", "workspace"}
+
+
+def without_store(context: dict[str, Any]) -> dict[str, Any]:
+    """The context of Airflow before 3.3, which has no task state store."""
+    del context["task_state_store"]
+    return context
+
+
+def test_before_airflow_3_3_a_poking_sensor_keeps_the_baseline_for_its_try(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("orders", history={"failed": 6})
+    context = without_store(make_context())
+    poking = sensor()
+    assert not poking.poke(context).is_done  # type: ignore[arg-type]
+    add_job(vvp_emulator, deployment_id, FAILED)
+
+    with pytest.raises(AirflowFailException, match="failed 6 -> 7"):
+        poking.poke(context)  # type: ignore[arg-type]
+    # A new try (a new operator object) starts from a new baseline.
+    assert not sensor().poke(without_store(make_context(try_number=2))).is_done  # type: ignore[arg-type]
+
+
+def test_before_airflow_3_3_a_deferred_sensor_carries_the_baseline_in_its_trigger(
+    add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("orders", history={"failed": 6})
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(deferrable=True).execute(without_store(make_context()))  # type: ignore[arg-type]
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["baseline"]["deployment_id"] == deployment_id
+    assert kwargs["baseline"]["summary"]["failed"] == 6
+
+
+def test_before_airflow_3_3_reschedule_mode_is_refused_pointing_to_deferrable(
+    add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    add_deployment("orders", timeline=RUNNING)
+
+    with pytest.raises(AirflowFailException, match=r'mode="reschedule" needs Airflow 3.3 .* use deferrable=True'):
+        sensor(mode="reschedule").execute(without_store(make_context()))  # type: ignore[arg-type]
+
+
+def test_a_deferrable_first_look_is_repeated_in_the_worker_while_the_api_errs_transiently(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("orders", history={"failed": 6})
+    for kind in (FaultKind.UNAVAILABLE, FaultKind.DROP):
+        vvp_emulator.inject(Fault(kind))
+    looks = vvp_emulator.request_counts().get("GetDeploymentsByName", 0)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(deferrable=True).execute(make_context())  # type: ignore[arg-type]
+
+    assert vvp_emulator.request_counts()["GetDeploymentsByName"] == looks + 3
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["baseline"]["deployment_id"] == deployment_id, "the trigger never takes a baseline itself"

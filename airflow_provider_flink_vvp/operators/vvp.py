@@ -101,7 +101,9 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
     another, ``fail`` fails the task, ``restart`` stops it (``stop_strategy_on_restart``), waits until it
     ended, then starts a new one. A retry (or a resumption) of this task finds the job an earlier try
     started in the task state store and waits on it again, whatever ``if_running`` says, so a task never
-    runs two jobs; clearing the task starts afresh.
+    runs two jobs; clearing the task starts afresh. The entry never expires and is deleted when the task
+    succeeds. Before Airflow 3.3 (no task state store) a retry meets that job as the deployment's active
+    job, and ``if_running`` decides.
 
     A job that ends FAILED or CANCELLED fails the try with its failure reason and message and the console
     link, as a normal error: the task's retries start a new job. A ``timeout`` leaves the job alone and the
