@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
@@ -38,6 +38,8 @@ KILL_ATTEMPTS = 2
 #: Airflow's deferral timeout comes this much later than the trigger's own deadline, so the trigger reports the
 #: timeout itself and the task can stop the job it started before failing.
 DEFERRAL_GRACE_SECONDS = 30.0
+
+_Result = TypeVar("_Result")
 
 
 def seconds(name: str, value: float | timedelta) -> float:
@@ -115,6 +117,8 @@ class FlinkVVPBaseOperator(BaseOperator):
     _timeout_error: type[Exception] = AirflowException
     #: Whether a wait that ended in failure (a job FAILED) leaves the task to its retries.
     _failure_is_retryable = False
+    #: The task state store keys the task writes; deleted when it succeeds.
+    _state_keys: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -140,8 +144,12 @@ class FlinkVVPBaseOperator(BaseOperator):
 
         :param event: the trigger's payload: ``status`` (success, failure, timeout, error) and ``message``;
             ``deployment_id`` (and ``job_id`` for a job) with success and failure; ``retryable`` with an error
-            that is not a definite answer of the API.
+            that is not a definite answer of the API; ``execution_timeout`` with a timeout.
         """
+        return self._succeeded(context, self._resume(context, event))
+
+    def _resume(self, context: Context, event: Mapping[str, Any]) -> str:
+        """The wait's result, from the trigger's event; an event that is not a success fails the task."""
         status = event["status"]
         if status in (Outcome.SUCCESS, Outcome.FAILURE):
             return self._conclude(
@@ -153,6 +161,14 @@ class FlinkVVPBaseOperator(BaseOperator):
             self._on_execution_timeout(event)
             raise AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) reached: {event['message']}")
         self._fail(event["message"], timed_out=status == "timeout")
+
+    def _succeeded(self, context: Context, result: _Result) -> _Result:
+        """The task succeeds with ``result``: the entries it kept in the task state store have served."""
+        if self._state_keys:
+            state = TaskState(self, context)
+            for key in self._state_keys:
+                state.delete(key)
+        return result
 
     def _on_execution_timeout(self, event: Mapping[str, Any]) -> None:
         """What a task does when ``execution_timeout`` ends its deferred wait, before it fails (what on_kill does)."""

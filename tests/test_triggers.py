@@ -340,3 +340,36 @@ async def test_a_shared_read_refuses_results_and_reads_in_flight_sent_before_not
     assert await endpoint.read("key", 60, fetch, not_before=later) == 2, "the newer result is cached"
     assert await endpoint.read("key", 60, fetch, not_before=time.time() + 1) == 3
     await endpoint.http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("baseline", "missing_deployment", "ends"),
+    [
+        (None, "fail", True),  # the trigger's poll is the first look
+        (None, "wait", False),
+        (NOTHING_SEEN, "fail", False),  # the task's first look saw nothing and the task chose to wait
+        (NOTHING_SEEN, "wait", False),
+    ],
+)
+async def test_no_deployment_at_the_first_look_ends_the_wait_unless_told_to_wait(
+    vvp_emulator: VVPEmulator,
+    vvp_namespace: str,
+    baseline: dict[str, Any] | None,
+    missing_deployment: str,
+    ends: bool,
+) -> None:
+    waiting = trigger(deployment_name="ordres", baseline=baseline, missing_deployment=missing_deployment)
+    hook = FlinkVVPHook()
+    try:
+        payload = await waiting._look(hook)
+    finally:
+        await hook.aclose()
+
+    if ends:
+        assert payload == {
+            "status": "error",
+            "message": f"No deployment named 'ordres' in namespace '{vvp_namespace}' of workspace 'ws-tests': check "
+            "the name, namespace and workspace. To wait for it, set missing_deployment='wait'.",
+        }
+    else:
+        assert payload is None

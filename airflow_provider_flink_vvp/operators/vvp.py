@@ -195,6 +195,7 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
 
     _result_key = "job_id"
     _failure_is_retryable = True
+    _state_keys = (STARTED_JOB_STATE_KEY,)
 
     def execute(self, context: Context) -> str:
         with self._api_errors():
@@ -242,15 +243,12 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
 
         :param event: the trigger's payload about the stopped job (its ``deployment_id`` with success).
         """
-        FlinkVVPBaseOperator.execute_complete(self, context, event)  # fails the task unless the old job ended
+        self._resume(context, event)  # fails the task unless the old job ended
         with self._api_errors():
             deployment = self.hook.get_deployment(
                 event["deployment_id"], namespace=self.namespace, workspace=self.workspace
             )
             return self._start(context, deployment.deployment_id, self._targets(deployment))
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
-        return self._succeeded(context, super().execute_complete(context, event))
 
     def on_kill(self) -> None:
         """Stop the job this try started (or took back from an earlier try) when the task is killed while waiting."""
@@ -307,11 +305,6 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
                 stop_strategy_on_kill=self.stop_strategy_on_kill if owned else None,
             )
         return self._succeeded(context, job.job_id)
-
-    def _succeeded(self, context: Context, job_id: str) -> str:
-        """The task succeeds: the started-job entry has served (a clear starts afresh anyway)."""
-        TaskState(self, context).delete(STARTED_JOB_STATE_KEY)
-        return job_id
 
     def _job_wait(self, job_id: str, targets: Sequence[str], failures: Sequence[str]) -> JobWait:
         return JobWait(self, job_id, targets, failures, self.poll_interval, self.timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue, conf
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 BASELINE_STATE_KEY = "flink_vvp_job_summary_baseline"
 #: ``missing_deployment`` values of :class:`FlinkVVPJobSummarySensor`.
 MISSING_DEPLOYMENT_VALUES = ("fail", "wait")
-_Result = TypeVar("_Result")
 
 
 class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
@@ -72,6 +71,7 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
     template_fields: Sequence[str] = ("deployment_name", "namespace", "workspace")
     operator_extra_links = (FlinkVVPDeploymentLink(),)
     _timeout_error = AirflowSensorTimeout
+    _state_keys = (BASELINE_STATE_KEY,)
 
     def __init__(
         self,
@@ -108,14 +108,13 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
         return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
-        state = TaskState(self, context)
-        if self.reschedule and not state.available:
+        if self.reschedule and not TaskState(self, context).available:
             self._fail(
                 'mode="reschedule" needs Airflow 3.3 or later (the task state store keeps the baseline between '
                 "pokes): use deferrable=True, which frees the worker slot as well, or mode='poke'"
             )
         if not self.deferrable:
-            return self._succeeded(state, super().execute(context))
+            return self._succeeded(context, super().execute(context))
         # The first look is made here, repeated while the API errs transiently: the baseline is fixed before the
         # trigger takes over, so a restarted trigger means the same thing. A wait already over needs no triggerer.
         started = time.monotonic()
@@ -124,13 +123,9 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
                 self._fail(f"Timed out: no look at deployment {self.deployment_name!r} got an answer", timed_out=True)
             time.sleep(self.poll_interval)
         if result.is_done:
-            return self._succeeded(state, result.xcom_value)
+            return self._succeeded(context, result.xcom_value)
         assert self._baseline is not None  # the loop above ends with one
         self._defer(context, self._baseline, self.timeout - (time.monotonic() - started))
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
-        result = super().execute_complete(context, event)
-        return self._succeeded(TaskState(self, context), result)
 
     def poke(self, context: Context) -> PokeReturnValue:
         state = TaskState(self, context)
@@ -200,10 +195,6 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
     def _save_baseline(self, state: TaskState, baseline: Baseline) -> None:
         self._baseline = baseline
         state.set(BASELINE_STATE_KEY, {"baseline": baseline.to_json()})
-
-    def _succeeded(self, state: TaskState, result: _Result) -> _Result:
-        state.delete(BASELINE_STATE_KEY)
-        return result
 
 
 class FlinkVVPJobStatusSensor(FlinkVVPBaseOperator, BaseSensorOperator):
