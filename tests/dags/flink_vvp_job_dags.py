@@ -109,5 +109,5 @@ for mode in WAIT_MODES:
             execution_timeout=timedelta(seconds=2),
             stop_strategy_on_kill="NONE",
             poll_interval=timedelta(seconds=0.2),
-            timeout=timedelta(hours=1),
+            timeout=timedelta(seconds=20),
         )
