@@ -151,6 +151,9 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
         "local_variables",
     )
     operator_extra_links = (FlinkVVPDeploymentLink(),)
+    _result_key = "job_id"
+    _failure_is_retryable = True
+    _state_keys = (STARTED_JOB_STATE_KEY,)
 
     def __init__(
         self,
@@ -192,10 +195,6 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
         self.timeout = seconds("timeout", timeout)
         # The job this try started or took back from an earlier try: what on_kill stops.
         self._owned_job_id: str | None = None
-
-    _result_key = "job_id"
-    _failure_is_retryable = True
-    _state_keys = (STARTED_JOB_STATE_KEY,)
 
     def execute(self, context: Context) -> str:
         with self._api_errors():
