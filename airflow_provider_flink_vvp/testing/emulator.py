@@ -14,7 +14,7 @@ from types import FrameType
 
 from airflow_provider_flink_vvp.testing.faults import DEFAULT_RETRY_AFTER_MS, FaultInjector, FaultKind
 from airflow_provider_flink_vvp.testing.harness import VVPEmulator
-from airflow_provider_flink_vvp.testing.state import EmulatorState, JobDurations, StateError
+from airflow_provider_flink_vvp.testing.state import DEPLOYMENT_ORDERS, EmulatorState, JobDurations, StateError
 
 _RATE_FLAGS = {
     FaultKind.THROTTLE: "--throttle-rate",
@@ -34,9 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         state = (
-            EmulatorState.from_file(options.state, job_durations=durations)
+            EmulatorState.from_file(options.state, job_durations=durations, deployment_order=options.deployment_order)
             if options.state
-            else EmulatorState(job_durations=durations)
+            else EmulatorState(job_durations=durations, deployment_order=options.deployment_order or "newest_first")
         )
         for pair in options.access_key:
             key_id, _, secret = pair.partition(":")
@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--state", help="state file: JSON with access_keys, deployments and jobs")
     parser.add_argument(
         "--access-key", action="append", default=[], metavar="ID:SECRET", help="accept this AccessKey (repeatable)"
+    )
+    parser.add_argument(
+        "--deployment-order",
+        choices=DEPLOYMENT_ORDERS,
+        help="order of listed deployments by createdAt (default: the state file's, else newest_first)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     faults = parser.add_argument_group("faults", "share of requests (0 to 1) that fail each way")

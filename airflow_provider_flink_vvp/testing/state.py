@@ -21,6 +21,9 @@ from typing import Any, Protocol
 from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, RESTORE_STRATEGIES, STOP_STRATEGIES, parse_epoch
 
 RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
+# How the emulator lists deployments: the service's order, or its reverse (to prove a client does not
+# rely on the order it is given).
+DEPLOYMENT_ORDERS = ("newest_first", "oldest_first")
 _REQUIRED_DEPLOYMENT_FIELDS = ("deploymentId", "name", "namespace", "workspace", "createdAt")
 
 
@@ -169,9 +172,21 @@ class EmulatorState:
     :meth:`add_namespace`.
     """
 
-    def __init__(self, *, clock: Clock | None = None, job_durations: JobDurations | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        job_durations: JobDurations | None = None,
+        deployment_order: str = "newest_first",
+    ) -> None:
+        if deployment_order not in DEPLOYMENT_ORDERS:
+            raise InvalidArgumentError(
+                "InvalidStateFile",
+                f"deployment_order must be one of {', '.join(DEPLOYMENT_ORDERS)}, got {deployment_order!r}",
+            )
         self.clock: Clock = clock or SystemClock()
         self.job_durations = job_durations or JobDurations()
+        self.deployment_order = deployment_order
         self.access_keys: dict[str, str] = {}
         self._deployments: dict[str, dict[str, Any]] = {}
         self._jobs: dict[str, _Job] = {}
@@ -180,10 +195,17 @@ class EmulatorState:
 
     @classmethod
     def from_document(
-        cls, document: Mapping[str, Any], *, clock: Clock | None = None, job_durations: JobDurations | None = None
+        cls,
+        document: Mapping[str, Any],
+        *,
+        clock: Clock | None = None,
+        job_durations: JobDurations | None = None,
+        deployment_order: str | None = None,
     ) -> EmulatorState:
-        """A state from the state file's JSON: ``access_keys``, ``deployments`` and ``jobs``."""
-        state = cls(clock=clock, job_durations=job_durations)
+        """A state from the state file's JSON: ``access_keys``, ``deployments``, ``jobs`` and ``deployment_order``
+        (which ``deployment_order`` overrides)."""
+        order = deployment_order or document.get("deployment_order", "newest_first")
+        state = cls(clock=clock, job_durations=job_durations, deployment_order=order)
         keys = document.get("access_keys", {})
         if not isinstance(keys, Mapping):
             raise InvalidArgumentError("InvalidStateFile", "access_keys must be an object of id: secret")
@@ -198,10 +220,18 @@ class EmulatorState:
 
     @classmethod
     def from_file(
-        cls, path: str | Path, *, clock: Clock | None = None, job_durations: JobDurations | None = None
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        job_durations: JobDurations | None = None,
+        deployment_order: str | None = None,
     ) -> EmulatorState:
         return cls.from_document(
-            json.loads(Path(path).read_text(encoding="utf-8")), clock=clock, job_durations=job_durations
+            json.loads(Path(path).read_text(encoding="utf-8")),
+            clock=clock,
+            job_durations=job_durations,
+            deployment_order=deployment_order,
         )
 
     def add_access_key(self, access_key_id: str, secret: str) -> None:
@@ -251,11 +281,11 @@ class EmulatorState:
     def deployments_by_name(
         self, workspace: str, namespace: str, name: str, *, job_summary: bool = True, resource_settings: bool = True
     ) -> list[dict[str, Any]]:
-        """Every deployment with this name, newest first by ``createdAt``."""
+        """Every deployment with this name, by ``createdAt`` in the state's :attr:`deployment_order`."""
         with self._lock:
             self._check_namespace(workspace, namespace)
             found = [d for d in self._in_namespace(workspace, namespace) if d["name"] == name]
-            return [self._view(d, job_summary, resource_settings) for d in _newest_first(found)]
+            return [self._view(d, job_summary, resource_settings) for d in self._ordered(found)]
 
     def deployment(self, workspace: str, namespace: str, deployment_id: str) -> dict[str, Any]:
         with self._lock:
@@ -272,7 +302,8 @@ class EmulatorState:
         execution_mode: str | None = None,
         status: str | None = None,
     ) -> Page:
-        """A page of the namespace's deployments, newest first; ``status`` is that of each one's newest job."""
+        """A page of the namespace's deployments in :attr:`deployment_order`; ``status`` is that of each one's
+        newest job."""
         with self._lock:
             self._check_namespace(workspace, namespace)
             now = self.clock.now()
@@ -283,7 +314,7 @@ class EmulatorState:
                 and (execution_mode is None or d.get("executionMode") == execution_mode)
                 and (status is None or self._latest_job_status(d["deploymentId"], now) == status)
             ]
-            return _page([self._view(d, True, True) for d in _newest_first(found)], page_index, page_size)
+            return _page([self._view(d, True, True) for d in self._ordered(found)], page_index, page_size)
 
     def start_job(
         self,
@@ -386,6 +417,10 @@ class EmulatorState:
 
     # Helpers below expect the lock to be held.
 
+    def _ordered(self, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # sorted() is stable: deployments created in the same second keep the order they were added in.
+        return sorted(deployments, key=_created_seconds, reverse=self.deployment_order == "newest_first")
+
     def _check_namespace(self, workspace: str, namespace: str) -> None:
         if not any(known == workspace for known, _ in self._namespaces):
             raise NotFoundError("WorkspaceNotFound", f"workspace {workspace!r} does not exist")
@@ -466,11 +501,6 @@ def _job_status(job: Mapping[str, Any]) -> JobStatus:
         return JobStatus(job["status"]["currentJobStatus"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidArgumentError("InvalidJob", f"job {job['jobId']} needs a known status.currentJobStatus") from exc
-
-
-def _newest_first(deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # sorted() is stable: deployments created in the same second keep the order they were added in.
-    return sorted(deployments, key=_created_seconds, reverse=True)
 
 
 def _created_seconds(deployment: Mapping[str, Any]) -> float:
