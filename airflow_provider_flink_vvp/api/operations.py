@@ -202,9 +202,10 @@ def check_namespace(namespace: str) -> None:
     """A namespace travels as a URL path segment: non-empty, no control characters, no '/' (which proxies
     may decode into a path separator), not '.' or '..', no surrounding whitespace. Non-ASCII is percent-encoded."""
     _require(namespace=namespace)
-    if not namespace.isprintable() or "/" in namespace or namespace != namespace.strip():
+    if not namespace.isprintable() or "/" in namespace or namespace != namespace.strip() or namespace in (".", ".."):
         raise VVPConfigurationError(
             "namespace must be a project name without control characters, '/' or surrounding whitespace, "
+            "and not '.' or '..', "
             f"got {namespace!r}"
         )
 
@@ -222,7 +223,7 @@ def check_workspace(workspace: str) -> None:
 def namespace_path(namespace: str, *segments: str) -> str:
     """``/api/v2/namespaces/{namespace}/...`` with every segment encoded whole (``a/b`` -> ``a%2Fb``)."""
     check_namespace(namespace)
-    for segment in (namespace, *segments):
+    for segment in segments:
         # HTTP clients and proxies resolve dot segments, which would send the request to another route.
         if segment in (".", ".."):
             raise VVPConfigurationError(f"{segment!r} cannot be sent as a path segment: use a real name")
