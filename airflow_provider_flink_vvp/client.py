@@ -88,17 +88,19 @@ class ClientSettings:
             "a URL like https://ververica.cn-hangzhou.aliyuncs.com "
             "(a scheme, a host, an optional port; no path, query or fragment)"
         )
-        try:
-            parts = urlsplit(self.endpoint)
-            port = parts.port
-        except (TypeError, ValueError, AttributeError) as error:
-            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r} ({error})") from None
-        if "@" in parts.netloc:
+        if not isinstance(self.endpoint, str):
+            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r}")
+        if "@" in self.endpoint:
             # What precedes the '@' may be a password: the endpoint is not shown.
             raise VVPConfigurationError(
                 "endpoint must not hold a user name or password (user:password@host): "
                 "the AccessKey goes in the connection's login and password"
             )
+        try:
+            parts = urlsplit(self.endpoint)
+            port = parts.port
+        except ValueError as error:
+            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r} ({error})") from None
         if (
             parts.scheme not in ("http", "https")
             or not parts.hostname

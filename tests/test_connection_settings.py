@@ -74,7 +74,13 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     (connection(host="vvp.example.com", port=70000), "endpoint must be a URL"),
     *[
         (connection(host=host), "endpoint must not hold a user name or password")
-        for host in (f"https://user:{SECRET_HALVES[0]}@vvp.example.com", f"http://{SECRET_HALVES[0]}@127.0.0.1:1")
+        for host in (
+            f"https://user:{SECRET_HALVES[0]}@vvp.example.com",
+            f"http://{SECRET_HALVES[0]}@127.0.0.1:1",
+            f"https://user:{SECRET_HALVES[0]}@vvp.example.com:port",
+            f"user:{SECRET_HALVES[0]}@vvp.example.com",
+            f"https://vvp.example.com/?token={SECRET_HALVES[0]}@x",
+        )
     ],
     *[
         (connection(extra={"workspace": value}), "extra 'workspace'")

@@ -200,3 +200,38 @@ async def test_the_newest_deployment_is_chosen_by_its_times_not_by_the_answer_s_
         for outcome in await latest_both_ways(hook):
             assert isinstance(outcome, Deployment)
             assert outcome.deployment_id == newest_first[0]
+
+
+JOB = {"jobId": "j-1", "deploymentId": "d-1", "status": {"currentJobStatus": "RUNNING"}, "startTime": 1714058507000}
+
+
+@pytest.mark.parametrize(
+    ("job", "named"),
+    [
+        ({**JOB, "jobId": None}, "jobId"),
+        ({**JOB, "jobId": 7}, "jobId"),
+        ({**JOB, "deploymentId": ""}, "deploymentId"),
+        ({**JOB, "status": "RUNNING"}, "status"),
+        ({**JOB, "status": {"currentJobStatus": "FAILED", "failure": "OOM"}}, "failure"),
+        ({**JOB, "startTime": 1e300}, "startTime"),
+        ([JOB], "data must be an object"),
+    ],
+)
+async def test_malformed_jobs_are_invalid_responses_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch, canned: CannedServer, job: Any, named: str
+) -> None:
+    canned.body = json.dumps({"requestId": "R-job", "success": True, "data": job}).encode()
+    hook = connect(monkeypatch, f"http://127.0.0.1:{canned.server_address[1]}")
+    errors = []
+    with pytest.raises(VVPApiError) as info:
+        hook.get_job("j-1")
+    errors.append(info.value)
+    try:
+        with pytest.raises(VVPApiError) as info:
+            await hook.aget_job("j-1")
+        errors.append(info.value)
+    finally:
+        await hook.aclose()
+    for error in errors:
+        assert (error.code, error.action, error.request_id) == ("InvalidResponse", "GetJob", "R-job")
+        assert named in error.message
