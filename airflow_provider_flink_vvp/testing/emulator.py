@@ -41,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for pair in options.access_key:
             key_id, _, secret = pair.partition(":")
+            if not (key_id and secret):
+                raise ValueError(
+                    f"--access-key takes ID:SECRET, got {key_id!r} and a secret of {len(secret)} characters"
+                )
             state.add_access_key(key_id, secret)
         faults = FaultInjector(
             rates={kind: getattr(options, _rate_dest(kind)) for kind in _RATE_FLAGS},

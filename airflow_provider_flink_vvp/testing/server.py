@@ -467,7 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
             return application.refuse(
                 action, GatewayError(400, "InvalidParameter", f"content-length must be a number, got {length!r}")
             )
-        if int(length) > MAX_BODY_BYTES:
+        if len(length) > len(str(MAX_BODY_BYTES)) or int(length) > MAX_BODY_BYTES:
             # Not read: answer and close.
             self.close_connection = True
             return application.refuse(

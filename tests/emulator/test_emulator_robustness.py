@@ -219,3 +219,22 @@ def test_the_state_file_s_deployment_order_and_the_option_that_overrides_it(tmp_
     path.write_text(json.dumps({"deployments": [SEED], "deployment_order": "oldest_first"}))
     assert EmulatorState.from_file(path).deployment_order == "oldest_first"
     assert EmulatorState.from_file(path, deployment_order="newest_first").deployment_order == "newest_first"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        (("--access-key", "no-colon"), "--access-key takes ID:SECRET"),
+        (("--access-key", ":s3cr3t-value"), "--access-key takes ID:SECRET"),
+        (("--starting-seconds", "nan"), "starting must be a finite number of seconds"),
+        (("--cancelling-seconds", "-1"), "cancelling must be a finite number of seconds"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], arguments: tuple[str, ...], problem: str
+) -> None:
+    assert main(["--port", "0", *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cannot start the emulator: ") and err.count("\n") == 1
+    assert problem in err
+    assert "s3cr3t-value" not in err

@@ -371,6 +371,7 @@ def raw_exchange(emulator: VVPEmulator, request: bytes) -> bytes:
         (b"GET /?a=%ff HTTP/1.1\r\nhost: x\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\ncontent-length: -5\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\ncontent-length: 99999999999\r\n\r\n", b"413"),
+        (b"POST / HTTP/1.1\r\ncontent-length: " + b"9" * 5000 + b"\r\n\r\n", b"413"),
         (b"POST / HTTP/1.1\r\ncontent-length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1), b"413"),
         (b"POST / HTTP/1.1\r\ncontent-length: 1\xb3\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", b"411"),
