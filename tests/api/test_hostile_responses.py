@@ -298,3 +298,26 @@ def test_any_mutation_of_a_real_answer_parses_well_typed_or_is_a_vvp_api_error(
             outcomes["parsed"] += 1
             _assert_well_typed(result)
     assert outcomes["parsed"] and outcomes["refused"]  # the generator reaches both sides
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_any_byte_level_damage_to_a_real_answer_parses_well_typed_or_is_a_vvp_api_error(seed: int) -> None:
+    rng = random.Random(seed)
+    body = json.dumps(SEED).encode()
+    refused = 0
+    for _ in range(400):
+        damaged = bytearray(body)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(damaged))
+            choice = rng.random()
+            if choice < 0.4:
+                damaged[at] = rng.randrange(256)
+            elif choice < 0.7:
+                damaged[at:at] = rng.choice([b"[", b"{", b"-", b"e999", b"9" * 30, b"\x00", b'"', b"NaN"])
+            else:
+                del damaged[at : at + rng.randint(1, 20)]
+        try:
+            _assert_well_typed(parse(BY_NAME, bytes(damaged)))
+        except VVPApiError:
+            refused += 1
+    assert 0 < refused < 400
