@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 import uuid
@@ -70,18 +71,46 @@ class ClientSettings:
     retry_delay: float = DEFAULT_RETRY_DELAY
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        self._check_endpoint()
+        if not _is_number(self.timeout) or not 0 < self.timeout < math.inf:
+            raise VVPConfigurationError(f"timeout must be a positive number of seconds (finite), got {self.timeout!r}")
+        if type(self.retry_limit) is not int or self.retry_limit < 1:
             raise VVPConfigurationError(
-                f"endpoint must be a URL like https://ververica.cn-hangzhou.aliyuncs.com "
-                f"(a scheme, a host, no path), got {self.endpoint!r}"
+                f"retry_limit must be 1 or more attempts (a whole number), got {self.retry_limit!r}"
             )
-        if self.timeout <= 0:
-            raise VVPConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
-        if self.retry_limit < 1:
-            raise VVPConfigurationError(f"retry_limit must be 1 or more attempts, got {self.retry_limit!r}")
-        if self.retry_delay < 0:
-            raise VVPConfigurationError(f"retry_delay must be 0 or more seconds, got {self.retry_delay!r}")
+        if not _is_number(self.retry_delay) or not 0 <= self.retry_delay < math.inf:
+            raise VVPConfigurationError(
+                f"retry_delay must be 0 or more seconds (a finite number), got {self.retry_delay!r}"
+            )
+
+    def _check_endpoint(self) -> None:
+        like = (
+            "a URL like https://ververica.cn-hangzhou.aliyuncs.com "
+            "(a scheme, a host, an optional port; no path, query or fragment)"
+        )
+        if not isinstance(self.endpoint, str):
+            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r}")
+        if "@" in self.endpoint:
+            # What precedes the '@' may be a password: the endpoint is not shown.
+            raise VVPConfigurationError(
+                "endpoint must not hold a user name or password (user:password@host): "
+                "the AccessKey goes in the connection's login and password"
+            )
+        try:
+            parts = urlsplit(self.endpoint)
+            port = parts.port
+        except ValueError as error:
+            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r} ({error})") from None
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or port == 0
+            or not (parts.netloc.isascii() and parts.netloc.isprintable() and " " not in parts.netloc)
+            or parts.path not in ("", "/")
+            or "?" in self.endpoint
+            or "#" in self.endpoint
+        ):
+            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r}")
 
     @property
     def base_url(self) -> str:
@@ -90,6 +119,11 @@ class ClientSettings:
     @property
     def host(self) -> str:
         return urlsplit(self.endpoint).netloc.lower()
+
+
+def _is_number(value: Any) -> bool:
+    """An int or a float, not a bool (JSON's true is an int to isinstance)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class _RetryWait(wait_base):

@@ -64,7 +64,7 @@ def verify_signature(request: Any, secret: str = SECRET) -> None:
         (None, None, {"region": "cn-hangzhou"}, "https://ververica.cn-hangzhou.aliyuncs.com"),
         ("vvp-vpc.example.com", None, {}, "https://vvp-vpc.example.com"),
         ("vvp-vpc.example.com", 8443, {}, "https://vvp-vpc.example.com:8443"),
-        ("http://127.0.0.1:8765", None, {"region": "ignored-when-host-is-set"}, "http://127.0.0.1:8765"),
+        ("http://127.0.0.1:8765", None, {"region": "cn-shanghai"}, "http://127.0.0.1:8765"),
     ],
 )
 def test_endpoint_from_host_or_region(host: str | None, port: int | None, extra: dict[str, str], endpoint: str) -> None:
@@ -79,7 +79,7 @@ def test_endpoint_from_host_or_region(host: str | None, port: int | None, extra:
         ({"login": None}, "Connection 'c' has a password but no login"),
         ({"password": ""}, "Connection 'c' has no password: set the AccessKey Secret"),
         ({"login": None, "password": None}, "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-        ({"extra": {"region": "cn-hangzhou", "timeout": "soon"}}, "extra 'timeout' must be a float, got 'soon'"),
+        ({"extra": {"region": "cn-hangzhou", "timeout": "soon"}}, "extra 'timeout' must be a number, got 'soon'"),
         ({"extra": {"region": "cn-hangzhou", "retry_limit": "0"}}, "retry_limit must be 1 or more"),
         ({"host": "http://h:1/some/path"}, "no path"),
     ],
@@ -154,8 +154,8 @@ def test_hook_from_airflow_conn_env_returns_typed_signed_deployments(monkeypatch
         "requestId": "R",
         "success": True,
         "data": [
-            {"deploymentId": "new", "name": "a/b c", "namespace": "ns", "createdAt": "1714058600"},
-            {"deploymentId": "old", "name": "a/b c", "namespace": "ns", "createdAt": "1714058507"},
+            {"deploymentId": "old", "name": "a/b c", "namespace": "ns", "createdAt": "1714058507", "jobSummary": {}},
+            {"deploymentId": "new", "name": "a/b c", "namespace": "ns", "createdAt": "1714058600", "jobSummary": {}},
         ],
     }
     with requests_mock.Mocker() as mock:

@@ -1,8 +1,14 @@
-"""Typed views of the API's objects; each keeps the untouched JSON in ``raw``."""
+"""Typed views of the API's objects; each keeps the untouched JSON in ``raw``.
+
+Every ``from_api`` checks the types and ranges of what it reads and raises TypeError or
+ValueError, naming the field, for anything that is not the API's shape: a model is either
+well-typed or not built at all.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,19 +17,80 @@ JOB_SUMMARY_STATES = ("starting", "running", "cancelling", "cancelled", "finishe
 
 # Epoch values above this are milliseconds: as seconds they would lie after the year 5000.
 _MILLISECONDS_THRESHOLD = 100_000_000_000
+# 9999-12-31T23:59:59.999Z, the last millisecond a datetime holds.
+_MAX_EPOCH_MILLISECONDS = 253_402_300_799_999
+# The service's counts are Java longs.
+MAX_LONG = 2**63 - 1
+_DESCRIBED_CHARS = 60
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def describe_value(value: Any) -> str:
+    """A short repr of a value read from a response, for an error message (a body may hold megabytes)."""
+    text = repr(value)
+    return text if len(text) <= _DESCRIBED_CHARS else f"{text[:_DESCRIBED_CHARS]}... ({type(value).__name__})"
 
 
 def parse_epoch(value: Any) -> datetime | None:
     """An epoch timestamp (seconds or milliseconds, number or string, stray whitespace allowed) as UTC.
 
-    Raises ValueError for a value that is neither empty nor a number.
+    Raises ValueError for a value that is neither empty nor a time from 1970 to 9999.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    number = float(value.strip() if isinstance(value, str) else value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"an epoch time must be a number, got {describe_value(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"an epoch time must be a number, got {describe_value(value)}") from None
+    if not (math.isfinite(number) and 0 <= number <= _MAX_EPOCH_MILLISECONDS):
+        raise ValueError(f"an epoch time must lie between 1970 and 9999, got {describe_value(value)}")
     if number >= _MILLISECONDS_THRESHOLD:
         number /= 1000
     return datetime.fromtimestamp(number, tz=UTC)
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be an object, got {describe_value(value)}")
+    return value
+
+
+def _optional_object(raw: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = raw.get(key)
+    return None if value is None else _object(value, key)
+
+
+def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be a string, got {describe_value(value)}")
+    return value
+
+
+def _identifier(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} must be a non-empty string, got {describe_value(value)}")
+    return value
+
+
+def _epoch(raw: Mapping[str, Any], key: str) -> datetime | None:
+    try:
+        return parse_epoch(raw.get(key))
+    except ValueError as error:
+        raise ValueError(f"{key}: {error}") from None
+
+
+def _count(raw: Mapping[str, Any], key: str) -> int:
+    value = raw.get(key)
+    if value is None:
+        return 0
+    # type() rather than isinstance: JSON's true is an int to isinstance.
+    if type(value) is not int or not 0 <= value <= MAX_LONG:
+        raise ValueError(f"jobSummary.{key} must be a whole number from 0 to 2^63-1, got {describe_value(value)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -43,7 +110,9 @@ class JobSummary:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> JobSummary:
-        return cls(**{state: int(raw.get(state) or 0) for state in JOB_SUMMARY_STATES})
+        """The counts of a ``jobSummary`` object; a missing or null count is 0."""
+        summary = _object(raw, "jobSummary")
+        return cls(**{state: _count(summary, state) for state in JOB_SUMMARY_STATES})
 
     def as_dict(self) -> dict[str, int]:
         return {state: getattr(self, state) for state in JOB_SUMMARY_STATES}
@@ -66,20 +135,31 @@ class Deployment:
     job_summary: JobSummary | None
     raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
 
+    @property
+    def recency(self) -> tuple[datetime, datetime]:
+        """What orders deployments by age: ``createdAt``, then ``modifiedAt`` (a missing one counts as oldest)."""
+        return self.created_at or _NO_TIME, self.modified_at or _NO_TIME
+
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> Deployment:
-        summary = raw.get("jobSummary")
+        raw = _object(raw, "a deployment")
+        summary = _optional_object(raw, "jobSummary")
         return cls(
-            deployment_id=str(raw["deploymentId"]),
-            name=str(raw.get("name", "")),
-            namespace=str(raw.get("namespace", "")),
-            workspace=raw.get("workspace"),
-            execution_mode=raw.get("executionMode"),
-            created_at=parse_epoch(raw.get("createdAt")),
-            modified_at=parse_epoch(raw.get("modifiedAt")),
-            job_summary=JobSummary.from_api(summary) if isinstance(summary, Mapping) else None,
+            deployment_id=_identifier(raw, "deploymentId"),
+            name=_optional_text(raw, "name") or "",
+            namespace=_optional_text(raw, "namespace") or "",
+            workspace=_optional_text(raw, "workspace"),
+            execution_mode=_optional_text(raw, "executionMode"),
+            created_at=_epoch(raw, "createdAt"),
+            modified_at=_epoch(raw, "modifiedAt"),
+            job_summary=JobSummary.from_api(summary) if summary is not None else None,
             raw=raw,
         )
+
+
+def newest_first(deployments: Iterable[Deployment]) -> list[Deployment]:
+    """Deployments newest first by :attr:`Deployment.recency`; equally old ones keep their order."""
+    return sorted(deployments, key=lambda deployment: deployment.recency, reverse=True)
 
 
 RESTORE_STRATEGIES = ("NONE", "LATEST_SAVEPOINT", "FROM_SAVEPOINT", "LATEST_STATE")
@@ -124,20 +204,21 @@ class Job:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> Job:
-        status = raw.get("status") or {}
-        failure = status.get("failure")
+        raw = _object(raw, "a job")
+        status = _optional_object(raw, "status") or {}
+        failure = _optional_object(status, "failure")
         return cls(
-            job_id=str(raw["jobId"]),
-            deployment_id=str(raw.get("deploymentId", "")),
-            status=str(status.get("currentJobStatus") or "UNKNOWN"),
+            job_id=_identifier(raw, "jobId"),
+            deployment_id=_identifier(raw, "deploymentId"),
+            status=_optional_text(status, "currentJobStatus") or "UNKNOWN",
             failure=JobFailure(
-                reason=failure.get("reason"),
-                message=failure.get("message"),
-                failed_at=parse_epoch(failure.get("failedAt")),
+                reason=_optional_text(failure, "reason"),
+                message=_optional_text(failure, "message"),
+                failed_at=_epoch(failure, "failedAt"),
             )
-            if isinstance(failure, Mapping)
+            if failure is not None
             else None,
-            start_time=parse_epoch(raw.get("startTime")),
-            end_time=parse_epoch(raw.get("endTime")),
+            start_time=_epoch(raw, "startTime"),
+            end_time=_epoch(raw, "endTime"),
             raw=raw,
         )

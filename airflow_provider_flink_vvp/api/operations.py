@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
-from airflow_provider_flink_vvp.api.models import RESTORE_STRATEGIES, STOP_STRATEGIES, Deployment, Job
+from airflow_provider_flink_vvp.api.models import RESTORE_STRATEGIES, STOP_STRATEGIES, Deployment, Job, newest_first
 from airflow_provider_flink_vvp.api.responses import Envelope, Page, item_of, items_of, page_of
 from airflow_provider_flink_vvp.api.signing import canonical_query_string, hex_sha256, percent_encode, sign
 
@@ -27,11 +27,23 @@ MAX_PAGE_SIZE = 100
 
 @dataclass(frozen=True)
 class Credentials:
-    """An AccessKey pair, with an STS token for temporary credentials. Secrets stay out of the repr."""
+    """An AccessKey pair, with an STS token for temporary credentials. Secrets stay out of the repr.
+
+    Each value travels in a header or keys the signature, so it must be printable ASCII without
+    surrounding whitespace; an error names the ID but never shows the secret or the token.
+    """
 
     access_key_id: str
     access_key_secret: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if problem := _header_value_problem(self.access_key_id):
+            raise VVPConfigurationError(f"the AccessKey ID {problem}, got {self.access_key_id!r}")
+        secrets = {"the AccessKey Secret": self.access_key_secret, "the STS security token": self.security_token}
+        for what, value in secrets.items():
+            if (value is not None or what == "the AccessKey Secret") and (problem := _header_value_problem(value)):
+                raise VVPConfigurationError(f"{what} {problem}; paste it again (its value is not shown)")
 
 
 @dataclass(frozen=True)
@@ -68,15 +80,19 @@ def get_deployments_by_name(
     ignore_job_summary: bool = False,
     ignore_resource_setting: bool = False,
 ) -> Operation[list[Deployment]]:
-    """GetDeploymentsByName: every deployment with this name, newest first."""
+    """GetDeploymentsByName: every deployment with this name, newest first by ``createdAt`` (then ``modifiedAt``).
+
+    The answer's own order counts only among equally old deployments.
+    """
     _require(deployment_name=deployment_name)
+    parse = items_of(Deployment.from_api)
     return _in_namespace(
         "GetDeploymentsByName",
         "GET",
         namespace,
         workspace,
         ("deployments", "name", deployment_name),
-        items_of(Deployment.from_api),
+        lambda envelope, action: newest_first(parse(envelope, action)),
         query={
             "ignoreJobSummary": _boolean(ignore_job_summary),
             "ignoreResourceSetting": _boolean(ignore_resource_setting),
@@ -182,10 +198,32 @@ def list_jobs(
     )
 
 
+def check_namespace(namespace: str) -> None:
+    """A namespace travels as a URL path segment: non-empty, no control characters, no '/' (which proxies
+    may decode into a path separator), not '.' or '..', no surrounding whitespace. Non-ASCII is percent-encoded."""
+    _require(namespace=namespace)
+    if not namespace.isprintable() or "/" in namespace or namespace != namespace.strip() or namespace in (".", ".."):
+        raise VVPConfigurationError(
+            "namespace must be a project name without control characters, '/' or surrounding whitespace, "
+            "and not '.' or '..', "
+            f"got {namespace!r}"
+        )
+
+
+def check_workspace(workspace: str) -> None:
+    """A workspace ID travels in the ``workspace`` header: printable ASCII, no '/', no surrounding whitespace."""
+    if problem := _header_value_problem(workspace):
+        raise VVPConfigurationError(f"workspace {problem}, got {workspace!r}")
+    if "/" in workspace:
+        raise VVPConfigurationError(
+            f"workspace must be a workspace ID (like a14bd5d90a****), without '/', got {workspace!r}"
+        )
+
+
 def namespace_path(namespace: str, *segments: str) -> str:
     """``/api/v2/namespaces/{namespace}/...`` with every segment encoded whole (``a/b`` -> ``a%2Fb``)."""
-    _require(namespace=namespace)
-    for segment in (namespace, *segments):
+    check_namespace(namespace)
+    for segment in segments:
         # HTTP clients and proxies resolve dot segments, which would send the request to another route.
         if segment in (".", ".."):
             raise VVPConfigurationError(f"{segment!r} cannot be sent as a path segment: use a real name")
@@ -193,9 +231,7 @@ def namespace_path(namespace: str, *segments: str) -> str:
 
 
 def workspace_header(workspace: str) -> dict[str, str]:
-    _require(workspace=workspace)
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in workspace):
-        raise VVPConfigurationError(f"workspace must not contain control characters, got {workspace!r}")
+    check_workspace(workspace)
     return {"workspace": workspace}
 
 
@@ -282,6 +318,17 @@ def _json(document: Mapping[str, Any]) -> bytes:
 
 def _boolean(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _header_value_problem(value: Any) -> str | None:
+    """What keeps ``value`` from travelling in an HTTP header as is, or None."""
+    if not isinstance(value, str) or not value.strip():
+        return "must be a non-empty string"
+    if not (value.isascii() and value.isprintable()):
+        return "must be printable ASCII: it holds control characters (a newline, a tab...) or non-ASCII ones"
+    if value != value.strip():
+        return "must not start or end with whitespace"
+    return None
 
 
 def _require(**values: str) -> None:

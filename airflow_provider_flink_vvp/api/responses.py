@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPApiError
+from airflow_provider_flink_vvp.api.models import MAX_LONG, describe_value
 
 T = TypeVar("T")
 
 RETRY_AFTER_HEADER = "x-acs-retry-after"
 _SNIPPET_CHARS = 200
+# What a model raises for data that is not the API's shape.
+_MALFORMED = (KeyError, TypeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -45,24 +49,28 @@ def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, acti
         )
 
     try:
-        document = json.loads(body)
-    except ValueError:
+        # NaN and Infinity are not JSON; a nesting too deep for the parser is not the API's either.
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
         document = None
     if not isinstance(document, dict):
         raise error(_fallback_code(status), f"the response is not the API's JSON: {_snippet(body)!r}", None)
 
     if "success" not in document and "Code" in document:  # the gateway's error shape
-        raise error(str(document["Code"]), str(document.get("Message") or ""), document.get("RequestId"))
+        raise error(str(document["Code"]), str(document.get("Message") or ""), _text_or_none(document.get("RequestId")))
 
-    request_id = document.get("requestId")
+    request_id = _text_or_none(document.get("requestId"))
     if document.get("success") is True:
-        return Envelope(
-            request_id=request_id,
-            data=document.get("data"),
-            page_index=document.get("pageIndex"),
-            page_size=document.get("pageSize"),
-            total_size=document.get("totalSize"),
-        )
+        try:
+            return Envelope(
+                request_id=_optional_text(document, "requestId"),
+                data=document.get("data"),
+                page_index=_page_field(document, "pageIndex"),
+                page_size=_page_field(document, "pageSize"),
+                total_size=_page_field(document, "totalSize"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise error("InvalidResponse", f"the response's envelope cannot be read ({exc})", request_id) from None
     if "success" not in document:
         raise error(_fallback_code(status), f"the response has no 'success' field: {_snippet(body)!r}", None)
     http_code = document.get("httpCode")
@@ -70,7 +78,7 @@ def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, acti
         _unquote(document.get("errorCode")) or _fallback_code(status),
         _unquote(document.get("errorMessage")) or "the service gave no error message",
         request_id,
-        http_code if isinstance(http_code, int) else status,
+        http_code if type(http_code) is int and 100 <= http_code <= 599 else status,
     )
 
 
@@ -88,7 +96,7 @@ def items_of(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Envelope, str
     """A parser of a list ``data`` into models."""
 
     def parse(envelope: Envelope, action: str) -> list[T]:
-        return _read(envelope, action, lambda: [model(element) for element in _list(envelope.data)])
+        return _read(envelope, action, lambda: _models(model, envelope.data))
 
     return parse
 
@@ -113,9 +121,9 @@ def page_of(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Envelope, str]
             action,
             lambda: Page(
                 items=listed,
-                page_index=int(envelope.page_index or 1),
-                page_size=int(envelope.page_size or len(listed)),
-                total_size=int(envelope.total_size if envelope.total_size is not None else len(listed)),
+                page_index=envelope.page_index or 1,
+                page_size=envelope.page_size or len(listed),
+                total_size=envelope.total_size if envelope.total_size is not None else len(listed),
             ),
         )
 
@@ -126,35 +134,69 @@ def _read(envelope: Envelope, action: str, read: Callable[[], T]) -> T:
     """``read()``, with a malformed ``data`` reported as VVPApiError ``InvalidResponse`` and its requestId."""
     try:
         return read()
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except _MALFORMED as exc:
         raise VVPApiError(
             code="InvalidResponse",
-            message=f"the response's data cannot be read ({type(exc).__name__}: {exc})",
+            message=f"the response's data cannot be read ({exc})",
             request_id=envelope.request_id,
             http_status=200,
             action=action,
         ) from exc
 
 
+def _models(model: Callable[[Mapping[str, Any]], T], data: Any) -> list[T]:
+    models = []
+    for index, element in enumerate(_list(data)):
+        try:
+            models.append(model(element))
+        except _MALFORMED as exc:
+            raise ValueError(f"data[{index}]: {exc}") from exc
+    return models
+
+
 def _list(data: Any) -> list[Any]:
     if data is None:
         return []
     if not isinstance(data, list):
-        raise TypeError(f"data is a {type(data).__name__}, not a list")
+        raise TypeError(f"data must be a list, got {describe_value(data)}")
     return data
 
 
 def _object(data: Any) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        raise TypeError(f"data is a {type(data).__name__}, not an object")
+        raise TypeError(f"data must be an object, got {describe_value(data)}")
     return data
+
+
+def _optional_text(document: Mapping[str, Any], key: str) -> str | None:
+    value = document.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be a string, got {describe_value(value)}")
+    return value
+
+
+def _page_field(document: Mapping[str, Any], key: str) -> int | None:
+    value = document.get(key)
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_LONG):
+        raise ValueError(f"{key} must be a whole number from 0 to 2^63-1, got {describe_value(value)}")
+    return value
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A requestId for an error report: only a string is one."""
+    return value if isinstance(value, str) else None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
     try:
-        return max(0.0, float(value) / 1000) if value else None
+        seconds = float(value) / 1000 if value else None
     except ValueError:
         return None
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
 
 
 def _unquote(value: Any) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -91,7 +92,10 @@ def config_from_connection(
     environ: Mapping[str, str],
     overrides: Mapping[str, float | int | None],
 ) -> HookConfig:
-    """Build a :class:`HookConfig` from a connection's fields; every error names the connection and the field.
+    """Build a :class:`HookConfig` from a connection's fields, checking each before any request is made.
+
+    Every error names the connection and the field, never a secret's value. Whitespace around the
+    AccessKey ID, secret, token, workspace and namespace (a paste's stray newline) is stripped.
 
     :param overrides: ``timeout``, ``retry_limit``, ``retry_delay`` given to the hook, which win over the extras.
     """
@@ -101,32 +105,67 @@ def config_from_connection(
     }
 
     def setting(name: str, kind: type[float] | type[int], default: float) -> Any:
-        value: Any = overrides.get(name)
-        if value is None:
-            value = extra.get(name)
+        from_hook = overrides.get(name) is not None
+        value: Any = overrides[name] if from_hook else extra.get(name)
+        source = f"the hook's {name} argument" if from_hook else f"extra {name!r}"
+        if isinstance(value, str):
+            value = value.strip()
         if value is None or value == "":
             return default
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            raise VVPConfigurationError(
-                f"Connection {conn_id!r}: extra {name!r} must be a {kind.__name__}, got {value!r}"
-            ) from None
+        wanted = "a whole number" if kind is int else "a number"
+        # int(1.5) and float(True) would succeed, and say something the connection did not.
+        if not isinstance(value, bool) and not (kind is int and isinstance(value, float)):
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                return kind(value)
+        raise VVPConfigurationError(f"Connection {conn_id!r}: {source} must be {wanted}, got {value!r}")
 
+    region = _region(conn_id, extra.get("region"))
+    settings = {
+        "endpoint": _endpoint(conn_id, host, port, region),
+        "credentials": _credentials(conn_id, login, password, extra.get("security_token"), environ),
+        "timeout": setting("timeout", float, DEFAULT_TIMEOUT),
+        "retry_limit": setting("retry_limit", int, DEFAULT_RETRY_LIMIT),
+        "retry_delay": setting("retry_delay", float, DEFAULT_RETRY_DELAY),
+    }
+    with _reading(conn_id):
+        client = ClientSettings(**settings)
     return HookConfig(
         conn_id=conn_id,
-        client=ClientSettings(
-            endpoint=_endpoint(conn_id, host, port, extra.get("region")),
-            credentials=_credentials(conn_id, login, password, extra.get("security_token"), environ),
-            timeout=setting("timeout", float, DEFAULT_TIMEOUT),
-            retry_limit=setting("retry_limit", int, DEFAULT_RETRY_LIMIT),
-            retry_delay=setting("retry_delay", float, DEFAULT_RETRY_DELAY),
-        ),
-        workspace=extra.get("workspace") or None,
-        namespace=extra.get("namespace") or None,
-        region=extra.get("region") or None,
-        console_url=extra.get("console_url") or None,
+        client=client,
+        workspace=_text_extra(conn_id, extra, "workspace", operations.check_workspace),
+        namespace=_text_extra(conn_id, extra, "namespace", operations.check_namespace),
+        region=region,
+        console_url=_text_extra(conn_id, extra, "console_url", _check_console_url, strip=False),
     )
+
+
+@contextlib.contextmanager
+def _reading(conn_id: str, field: str | None = None) -> Iterator[None]:
+    """Name the connection (and the field) in a VVPConfigurationError raised by a check that knows neither."""
+    try:
+        yield
+    except VVPConfigurationError as error:
+        where = f"Connection {conn_id!r}" + (f", {field}" if field else "")
+        raise VVPConfigurationError(f"{where}: {error}") from None
+
+
+def _text_extra(
+    conn_id: str, extra: Mapping[str, Any], name: str, check: Callable[[str], None], *, strip: bool = True
+) -> str | None:
+    """The extra ``name`` (None when unset or blank), stripped if asked, after ``check``."""
+    value = extra.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise VVPConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be a string, got {value!r}")
+    value = value.strip() if strip else value
+    with _reading(conn_id, f"extra {name!r}"):
+        check(value)
+    return value
+
+
+def _check_console_url(template: str) -> None:
+    deployment_console_url(deployment_id="d", namespace="n", workspace="w", template=template)
 
 
 class FlinkVVPHook(BaseHook):
@@ -242,7 +281,8 @@ class FlinkVVPHook(BaseHook):
             ignore_job_summary=ignore_job_summary,
             ignore_resource_setting=ignore_resource_setting,
         )
-        return newest_deployment(deployments, deployment_name, self.config.target(namespace, workspace))
+        newest = newest_deployment(deployments, deployment_name, self.config.target(namespace, workspace))
+        return newest if ignore_job_summary else _with_job_summary(newest)
 
     async def aget_deployments_by_name(
         self,
@@ -293,7 +333,9 @@ class FlinkVVPHook(BaseHook):
             max_age=max_age,
             not_before=not_before,
         )
-        return newest_deployment(deployments, deployment_name, (await self.aget_config()).target(namespace, workspace))
+        target = (await self.aget_config()).target(namespace, workspace)
+        newest = newest_deployment(deployments, deployment_name, target)
+        return newest if ignore_job_summary else _with_job_summary(newest)
 
     def get_job(self, job_id: str, *, namespace: str | None = None, workspace: str | None = None) -> Job:
         """A job by its ID (GetJob).
@@ -461,15 +503,38 @@ class FlinkVVPHook(BaseHook):
 
 
 def newest_deployment(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:
-    """The first of GetDeploymentsByName's answer (newest first); DeploymentNotFoundError naming the
-    name and ``target`` (namespace, workspace) when it is empty."""
+    """The newest of ``deployments`` by ``createdAt``, then ``modifiedAt`` (the first of equally old ones);
+    DeploymentNotFoundError naming the name and ``target`` (namespace, workspace) when there is none."""
     if not deployments:
         namespace, workspace = target
         raise DeploymentNotFoundError(name=deployment_name, namespace=namespace, workspace=workspace)
-    return deployments[0]
+    return max(deployments, key=lambda deployment: deployment.recency)
 
 
-def _endpoint(conn_id: str, host: str | None, port: int | None, region: Any) -> str:
+def _with_job_summary(deployment: Deployment) -> Deployment:
+    """``deployment``, read with its job summary: an answer without one is not the API's."""
+    if deployment.job_summary is None:
+        raise VVPApiError(
+            code="InvalidResponse",
+            message=f"deployment {deployment.deployment_id} came without the jobSummary object the call asked for",
+            request_id=None,
+            http_status=200,
+            action="GetDeploymentsByName",
+        )
+    return deployment
+
+
+def _region(conn_id: str, region: Any) -> str | None:
+    if region is None or region == "":
+        return None
+    if not isinstance(region, str) or not _REGION_PATTERN.match(region):
+        raise VVPConfigurationError(
+            f"Connection {conn_id!r}: extra 'region' must be a region ID like cn-hangzhou, got {region!r}"
+        )
+    return region
+
+
+def _endpoint(conn_id: str, host: str | None, port: int | None, region: str | None) -> str:
     host = (host or "").strip()
     if "://" in host:
         return host
@@ -480,29 +545,35 @@ def _endpoint(conn_id: str, host: str | None, port: int | None, region: Any) -> 
             f"Connection {conn_id!r} has no endpoint: set the extra 'region' (e.g. cn-hangzhou) "
             "or the host (e.g. ververica.cn-hangzhou.aliyuncs.com, or http://127.0.0.1:8765 for a local emulator)"
         )
-    if not isinstance(region, str) or not _REGION_PATTERN.match(region):
-        raise VVPConfigurationError(
-            f"Connection {conn_id!r}: extra 'region' must be a region ID like cn-hangzhou, got {region!r}"
-        )
     return f"https://ververica.{region}.aliyuncs.com"
 
 
 def _credentials(
     conn_id: str, login: str | None, password: str | None, security_token: Any, environ: Mapping[str, str]
 ) -> Credentials:
+    """The connection's AccessKey (else the environment's), stripped of surrounding whitespace."""
+    if security_token is not None and not isinstance(security_token, str):
+        raise VVPConfigurationError(f"Connection {conn_id!r}: extra 'security_token' must be a string")
+    login, password, security_token = (_stripped(value) for value in (login, password, security_token))
     if login or password:
         if not login:
             raise VVPConfigurationError(f"Connection {conn_id!r} has a password but no login: set the AccessKey ID")
         if not password:
             raise VVPConfigurationError(f"Connection {conn_id!r} has no password: set the AccessKey Secret")
-        return Credentials(login, password, security_token or None)
-    access_key_id, secret = environ.get(ENV_ACCESS_KEY_ID), environ.get(ENV_ACCESS_KEY_SECRET)
+        with _reading(conn_id):
+            return Credentials(login, password, security_token)
+    access_key_id, secret = _stripped(environ.get(ENV_ACCESS_KEY_ID)), _stripped(environ.get(ENV_ACCESS_KEY_SECRET))
     if not (access_key_id and secret):
         raise VVPConfigurationError(
             f"Connection {conn_id!r} has no AccessKey: set its login (AccessKey ID) and password (AccessKey Secret), "
             f"or the environment variables {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}"
         )
-    return Credentials(access_key_id, secret, security_token or environ.get(ENV_SECURITY_TOKEN) or None)
+    with _reading(conn_id, f"environment variables {ENV_ACCESS_KEY_ID}, {ENV_ACCESS_KEY_SECRET}"):
+        return Credentials(access_key_id, secret, security_token or _stripped(environ.get(ENV_SECURITY_TOKEN)))
+
+
+def _stripped(value: str | None) -> str | None:
+    return (value.strip() or None) if value else None
 
 
 def _mask_secrets(credentials: Credentials) -> None:

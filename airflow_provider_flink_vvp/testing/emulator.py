@@ -14,7 +14,8 @@ from types import FrameType
 
 from airflow_provider_flink_vvp.testing.faults import DEFAULT_RETRY_AFTER_MS, FaultInjector, FaultKind
 from airflow_provider_flink_vvp.testing.harness import VVPEmulator
-from airflow_provider_flink_vvp.testing.state import EmulatorState, JobDurations, StateError
+from airflow_provider_flink_vvp.testing.server import DEFAULT_IDLE_TIMEOUT
+from airflow_provider_flink_vvp.testing.state import DEPLOYMENT_ORDERS, EmulatorState, JobDurations, StateError
 
 _RATE_FLAGS = {
     FaultKind.THROTTLE: "--throttle-rate",
@@ -27,19 +28,23 @@ _RATE_FLAGS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = _parser().parse_args(argv)
-    durations = JobDurations(
-        starting=options.starting_seconds,
-        batch_running=options.batch_running_seconds,
-        cancelling=options.cancelling_seconds,
-    )
     try:
+        durations = JobDurations(
+            starting=options.starting_seconds,
+            batch_running=options.batch_running_seconds,
+            cancelling=options.cancelling_seconds,
+        )
         state = (
-            EmulatorState.from_file(options.state, job_durations=durations)
+            _load_state(options.state, durations, options.deployment_order)
             if options.state
-            else EmulatorState(job_durations=durations)
+            else EmulatorState(job_durations=durations, deployment_order=options.deployment_order or "newest_first")
         )
         for pair in options.access_key:
             key_id, _, secret = pair.partition(":")
+            if not (key_id and secret):
+                raise ValueError(
+                    f"--access-key takes ID:SECRET, got {key_id!r} and a secret of {len(secret)} characters"
+                )
             state.add_access_key(key_id, secret)
         faults = FaultInjector(
             rates={kind: getattr(options, _rate_dest(kind)) for kind in _RATE_FLAGS},
@@ -49,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=options.seed,
         )
     except (OSError, ValueError, StateError) as exc:
-        print(f"cannot start the emulator: {exc}", file=sys.stderr)
+        # One line whatever the cause: a message may quote a value with a newline in it.
+        print(" ".join(f"cannot start the emulator: {exc}".split()), file=sys.stderr)
         return 2
 
     stopping = threading.Event()
@@ -59,7 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    emulator = VVPEmulator(state, host=options.host, port=options.port, faults=faults, verbose=options.verbose)
+    emulator = VVPEmulator(
+        state,
+        host=options.host,
+        port=options.port,
+        faults=faults,
+        verbose=options.verbose,
+        idle_timeout=options.idle_timeout,
+    )
     try:
         emulator.start()
     except OSError as exc:
@@ -73,6 +86,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _load_state(path: str, durations: JobDurations, deployment_order: str | None) -> EmulatorState:
+    """The state file at ``path``; every way it can be unreadable or malformed is a ValueError naming it."""
+    try:
+        return EmulatorState.from_file(path, job_durations=durations, deployment_order=deployment_order)
+    except StateError as exc:
+        problem = exc.message
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        problem = f"not JSON ({exc})"
+    except RecursionError:
+        problem = "not JSON this emulator can read (nested too deep)"
+    raise ValueError(f"state file {path}: {problem}")
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {port}")
+    return port
+
+
+def _positive_seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"a number of seconds above 0, got {value}")
+    return seconds
+
+
 def _rate_dest(kind: FaultKind) -> str:
     return f"{kind.value}_rate"
 
@@ -83,10 +125,21 @@ def _parser() -> argparse.ArgumentParser:
         description="A local emulator of the Realtime Compute for Apache Flink (VVP) OpenAPI.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--port", type=_port, default=8765, help="port to listen on; 0 picks a free one")
     parser.add_argument("--state", help="state file: JSON with access_keys, deployments and jobs")
     parser.add_argument(
         "--access-key", action="append", default=[], metavar="ID:SECRET", help="accept this AccessKey (repeatable)"
+    )
+    parser.add_argument(
+        "--deployment-order",
+        choices=DEPLOYMENT_ORDERS,
+        help="order of listed deployments by createdAt (default: the state file's, else newest_first)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help=f"seconds a connection may stay silent before it is closed (default {DEFAULT_IDLE_TIMEOUT:g})",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     faults = parser.add_argument_group("faults", "share of requests (0 to 1) that fail each way")

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from airflow_provider_flink_vvp.testing.faults import Fault, FaultInjector, FaultKind
-from airflow_provider_flink_vvp.testing.server import VVPApplication, VVPHTTPServer
+from airflow_provider_flink_vvp.testing.server import DEFAULT_IDLE_TIMEOUT, VVPApplication, VVPHTTPServer
 from airflow_provider_flink_vvp.testing.state import EmulatorState, ManualClock
 
 # How often the serving thread checks for shutdown: stopping takes at most this long.
@@ -19,7 +19,8 @@ class VVPEmulator:
     """A VVP OpenAPI on ``http://127.0.0.1:PORT`` while the ``with`` block runs.
 
     ``with VVPEmulator(state=EmulatorState(clock=ManualClock())) as emulator:`` then point a
-    client at ``emulator.url``. A port of 0 picks a free one.
+    client at ``emulator.url``. A port of 0 picks a free one; a connection silent for
+    ``idle_timeout`` seconds is closed.
     """
 
     def __init__(
@@ -30,11 +31,13 @@ class VVPEmulator:
         port: int = 0,
         faults: FaultInjector | None = None,
         verbose: bool = False,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self.state = state or EmulatorState()
         self.application = VVPApplication(self.state, faults)
         self._address = (host, port)
         self._verbose = verbose
+        self._idle_timeout = idle_timeout
         self._server: VVPHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -51,7 +54,9 @@ class VVPEmulator:
         """Listen and serve from a daemon thread."""
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
-        self._server = VVPHTTPServer(self._address, self.application, verbose=self._verbose)
+        self._server = VVPHTTPServer(
+            self._address, self.application, verbose=self._verbose, idle_timeout=self._idle_timeout
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(_SHUTDOWN_POLL_SECONDS,), name="vvp-emulator", daemon=True
         )

@@ -34,6 +34,11 @@ from airflow_provider_flink_vvp.testing.state import (
 )
 
 MAX_BODY_BYTES = 1 << 20
+# Connections the kernel holds for accept(): a burst of hundreds of clients connects at once
+# (ThreadingHTTPServer's 5 would drop the rest's SYNs, each retried a second or more later).
+LISTEN_BACKLOG = 1024
+# Seconds a connection may stay silent (before a request, or within one) before it is closed.
+DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_PAGE_SIZE = 10
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 # The service writes the empty errorCode and errorMessage of a success as the string '""'.
@@ -377,13 +382,28 @@ def _request_id() -> str:
 
 
 class VVPHTTPServer(ThreadingHTTPServer):
-    """HTTP/1.1 with keep-alive, one daemon thread per connection; quiet unless ``verbose``."""
+    """HTTP/1.1 with keep-alive, one daemon thread per connection; quiet unless ``verbose``.
+
+    :param idle_timeout: seconds a connection may send nothing before it is closed, so a silent
+        client does not hold a thread forever.
+    """
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], application: VVPApplication, *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        application: VVPApplication,
+        *,
+        verbose: bool = False,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        if not 0 < idle_timeout < float("inf"):
+            raise ValueError(f"idle_timeout must be a finite number of seconds above 0, got {idle_timeout!r}")
         self.application = application
         self.verbose = verbose
+        self.idle_timeout = idle_timeout
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -416,6 +436,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Without TCP_NODELAY, Nagle and delayed ACK stall each keep-alive response by about 40 ms.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.request, True)
+        self.request.settimeout(self.server.idle_timeout)  # a read waiting longer raises TimeoutError: closed
         super().setup()
 
     def finish(self) -> None:
@@ -440,11 +461,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return application.refuse(action, GatewayError(411, "MissingContentLength", "send a content-length"))
         length = self.headers.get("content-length", "0").strip()
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        if not (length.isascii() and length.isdigit()):
             # The next request's start is unknown: answer and close.
             self.close_connection = True
             return application.refuse(
-                action, GatewayError(400, "InvalidParameter", f"content-length must be 0 to {MAX_BODY_BYTES}")
+                action, GatewayError(400, "InvalidParameter", f"content-length must be a number, got {length!r}")
+            )
+        if len(length) > len(str(MAX_BODY_BYTES)) or int(length) > MAX_BODY_BYTES:
+            # Not read: answer and close.
+            self.close_connection = True
+            return application.refuse(
+                action,
+                GatewayError(413, "RequestEntityTooLarge", f"the body may hold at most {MAX_BODY_BYTES} bytes"),
             )
         body = self.rfile.read(int(length))
         raw_path, _, raw_query = self.path.partition("?")

@@ -8,20 +8,34 @@ plus its emulated jobs counted by their state now.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, RESTORE_STRATEGIES, STOP_STRATEGIES, parse_epoch
+from airflow_provider_flink_vvp.api.models import (
+    JOB_SUMMARY_STATES,
+    RESTORE_STRATEGIES,
+    STOP_STRATEGIES,
+    Deployment,
+    Job,
+    describe_value,
+    parse_epoch,
+)
 
 RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
+# How the emulator lists deployments: the service's order, or its reverse (to prove a client does not
+# rely on the order it is given).
+DEPLOYMENT_ORDERS = ("newest_first", "oldest_first")
 _REQUIRED_DEPLOYMENT_FIELDS = ("deploymentId", "name", "namespace", "workspace", "createdAt")
+STATE_FILE_KEYS = ("access_keys", "deployments", "jobs", "deployment_order")
 
 
 class JobStatus(StrEnum):
@@ -109,6 +123,14 @@ class JobDurations:
     batch_running: float = 5.0
     cancelling: float = 1.0
 
+    def __post_init__(self) -> None:
+        for name in ("starting", "batch_running", "cancelling"):
+            if not _is_duration(getattr(self, name)):
+                raise InvalidArgumentError(
+                    "InvalidParameter",
+                    f"{name} must be a finite number of seconds, 0 or more, got {getattr(self, name)!r}",
+                )
+
 
 @dataclass(frozen=True)
 class Page:
@@ -169,9 +191,21 @@ class EmulatorState:
     :meth:`add_namespace`.
     """
 
-    def __init__(self, *, clock: Clock | None = None, job_durations: JobDurations | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        job_durations: JobDurations | None = None,
+        deployment_order: str = "newest_first",
+    ) -> None:
+        if deployment_order not in DEPLOYMENT_ORDERS:
+            raise InvalidArgumentError(
+                "InvalidStateFile",
+                f"deployment_order must be one of {', '.join(DEPLOYMENT_ORDERS)}, got {deployment_order!r}",
+            )
         self.clock: Clock = clock or SystemClock()
         self.job_durations = job_durations or JobDurations()
+        self.deployment_order = deployment_order
         self.access_keys: dict[str, str] = {}
         self._deployments: dict[str, dict[str, Any]] = {}
         self._jobs: dict[str, _Job] = {}
@@ -180,28 +214,61 @@ class EmulatorState:
 
     @classmethod
     def from_document(
-        cls, document: Mapping[str, Any], *, clock: Clock | None = None, job_durations: JobDurations | None = None
+        cls,
+        document: Mapping[str, Any],
+        *,
+        clock: Clock | None = None,
+        job_durations: JobDurations | None = None,
+        deployment_order: str | None = None,
     ) -> EmulatorState:
-        """A state from the state file's JSON: ``access_keys``, ``deployments`` and ``jobs``."""
-        state = cls(clock=clock, job_durations=job_durations)
+        """A state from the state file's JSON: ``access_keys``, ``deployments``, ``jobs`` and ``deployment_order``
+        (which ``deployment_order`` overrides). Anything else, or any value the API could not send, is refused
+        with an InvalidArgumentError naming where it is."""
+        if not isinstance(document, Mapping):
+            raise InvalidArgumentError(
+                "InvalidStateFile",
+                f"the top level must be an object with {', '.join(STATE_FILE_KEYS)}, got {type(document).__name__}",
+            )
+        if unknown := sorted(set(document) - set(STATE_FILE_KEYS)):
+            raise InvalidArgumentError(
+                "InvalidStateFile", f"unknown keys {unknown}; a state file holds {', '.join(STATE_FILE_KEYS)}"
+            )
+        order = deployment_order or document.get("deployment_order", "newest_first")
+        if not isinstance(order, str):
+            raise InvalidArgumentError("InvalidStateFile", f"deployment_order must be a string, got {order!r}")
+        state = cls(clock=clock, job_durations=job_durations, deployment_order=order)
         keys = document.get("access_keys", {})
-        if not isinstance(keys, Mapping):
-            raise InvalidArgumentError("InvalidStateFile", "access_keys must be an object of id: secret")
+        if not isinstance(keys, Mapping) or not all(
+            isinstance(value, str) and value for item in keys.items() for value in item
+        ):
+            raise InvalidArgumentError(
+                "InvalidStateFile", "access_keys must be an object of non-empty id: secret strings"
+            )
         for key_id, secret in keys.items():
-            state.add_access_key(str(key_id), str(secret))
-        for deployment in _list_of_objects(document, "deployments"):
-            state.add_deployment(deployment)
-        for job in _list_of_objects(document, "jobs"):
-            timeline = job.get("timeline")
-            state.add_job({k: v for k, v in job.items() if k != "timeline"}, timeline=timeline)
+            state.add_access_key(key_id, secret)
+        for index, deployment in enumerate(_list_of_objects(document, "deployments")):
+            with _at(f"deployments[{index}]"):
+                state.add_deployment(deployment)
+        for index, job in enumerate(_list_of_objects(document, "jobs")):
+            with _at(f"jobs[{index}]"):
+                timeline = job.get("timeline")
+                state.add_job({k: v for k, v in job.items() if k != "timeline"}, timeline=timeline)
         return state
 
     @classmethod
     def from_file(
-        cls, path: str | Path, *, clock: Clock | None = None, job_durations: JobDurations | None = None
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        job_durations: JobDurations | None = None,
+        deployment_order: str | None = None,
     ) -> EmulatorState:
         return cls.from_document(
-            json.loads(Path(path).read_text(encoding="utf-8")), clock=clock, job_durations=job_durations
+            json.loads(Path(path).read_text(encoding="utf-8")),
+            clock=clock,
+            job_durations=job_durations,
+            deployment_order=deployment_order,
         )
 
     def add_access_key(self, access_key_id: str, secret: str) -> None:
@@ -217,16 +284,16 @@ class EmulatorState:
             self._namespaces.add((workspace, namespace))
 
     def add_deployment(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
-        """Store a deployment exactly as the API returns it; returns the stored copy."""
+        """Store a deployment exactly as the API returns it, if a client can read it; returns the stored copy."""
         missing = [name for name in _REQUIRED_DEPLOYMENT_FIELDS if not deployment.get(name)]
         if missing:
             raise InvalidArgumentError("InvalidDeployment", f"a deployment needs {', '.join(missing)}")
+        if wrong := [name for name in _REQUIRED_DEPLOYMENT_FIELDS[:-1] if not isinstance(deployment[name], str)]:
+            raise InvalidArgumentError("InvalidDeployment", f"{', '.join(wrong)} must be strings")
         try:
-            parse_epoch(deployment["createdAt"])
+            Deployment.from_api(deployment)
         except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(
-                "InvalidDeployment", f"createdAt is not an epoch time: {deployment['createdAt']!r}"
-            ) from exc
+            raise InvalidArgumentError("InvalidDeployment", f"not a deployment the API could send: {exc}") from None
         stored = _copy_object(deployment)
         with self._lock:
             self._deployments[str(stored["deploymentId"])] = stored
@@ -239,6 +306,10 @@ class EmulatorState:
         raw = _copy_object(job)
         if not raw.get("jobId"):
             raise InvalidArgumentError("InvalidJob", "a job needs a jobId")
+        try:
+            Job.from_api(raw)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError("InvalidJob", f"not a job the API could send: {exc}") from None
         phases = _phases(timeline) if timeline is not None else [Phase(_job_status(raw), None)]
         with self._lock:
             if str(raw.get("deploymentId")) not in self._deployments:
@@ -251,11 +322,11 @@ class EmulatorState:
     def deployments_by_name(
         self, workspace: str, namespace: str, name: str, *, job_summary: bool = True, resource_settings: bool = True
     ) -> list[dict[str, Any]]:
-        """Every deployment with this name, newest first by ``createdAt``."""
+        """Every deployment with this name, by ``createdAt`` in the state's :attr:`deployment_order`."""
         with self._lock:
             self._check_namespace(workspace, namespace)
             found = [d for d in self._in_namespace(workspace, namespace) if d["name"] == name]
-            return [self._view(d, job_summary, resource_settings) for d in _newest_first(found)]
+            return [self._view(d, job_summary, resource_settings) for d in self._ordered(found)]
 
     def deployment(self, workspace: str, namespace: str, deployment_id: str) -> dict[str, Any]:
         with self._lock:
@@ -272,7 +343,8 @@ class EmulatorState:
         execution_mode: str | None = None,
         status: str | None = None,
     ) -> Page:
-        """A page of the namespace's deployments, newest first; ``status`` is that of each one's newest job."""
+        """A page of the namespace's deployments in :attr:`deployment_order`; ``status`` is that of each one's
+        newest job."""
         with self._lock:
             self._check_namespace(workspace, namespace)
             now = self.clock.now()
@@ -283,7 +355,7 @@ class EmulatorState:
                 and (execution_mode is None or d.get("executionMode") == execution_mode)
                 and (status is None or self._latest_job_status(d["deploymentId"], now) == status)
             ]
-            return _page([self._view(d, True, True) for d in _newest_first(found)], page_index, page_size)
+            return _page([self._view(d, True, True) for d in self._ordered(found)], page_index, page_size)
 
     def start_job(
         self,
@@ -386,6 +458,10 @@ class EmulatorState:
 
     # Helpers below expect the lock to be held.
 
+    def _ordered(self, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # sorted() is stable: deployments created in the same second keep the order they were added in.
+        return sorted(deployments, key=_created_seconds, reverse=self.deployment_order == "newest_first")
+
     def _check_namespace(self, workspace: str, namespace: str) -> None:
         if not any(known == workspace for known, _ in self._namespaces):
             raise NotFoundError("WorkspaceNotFound", f"workspace {workspace!r} does not exist")
@@ -448,17 +524,33 @@ class EmulatorState:
 
 def _phases(timeline: Iterable[Sequence[Any]]) -> list[Phase]:
     """``[["STARTING", 2], ["RUNNING", None]]`` as phases; only the last may last for good."""
+    shape = "a timeline is a list of [state, seconds or null] with known states and finite seconds, 0 or more"
+    if isinstance(timeline, str | bytes | Mapping):
+        raise InvalidArgumentError("InvalidJob", f"{shape}, got {timeline!r}")
     try:
-        phases = [Phase(JobStatus(status), None if seconds is None else float(seconds)) for status, seconds in timeline]
+        phases = [Phase(JobStatus(status), seconds) for status, seconds in timeline]
     except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            "InvalidJob", f"a timeline is a list of [state, seconds or null] with known states ({exc})"
-        ) from exc
+        raise InvalidArgumentError("InvalidJob", f"{shape} ({exc})") from None
     if not phases:
         raise InvalidArgumentError("InvalidJob", "a timeline needs at least one state")
-    if any(phase.seconds is None or phase.seconds < 0 for phase in phases[:-1]):
+    if not all(phase.seconds is None or _is_duration(phase.seconds) for phase in phases):
+        raise InvalidArgumentError("InvalidJob", f"{shape}, got {timeline!r}")
+    if any(phase.seconds is None for phase in phases[:-1]):
         raise InvalidArgumentError("InvalidJob", "only the last state of a timeline may last forever (null)")
     return phases
+
+
+def _is_duration(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
+
+
+@contextlib.contextmanager
+def _at(where: str) -> Iterator[None]:
+    """Say where in the state file a refused value is."""
+    try:
+        yield
+    except StateError as exc:
+        raise type(exc)(exc.code, f"{where}: {exc.message}") from None
 
 
 def _job_status(job: Mapping[str, Any]) -> JobStatus:
@@ -466,11 +558,6 @@ def _job_status(job: Mapping[str, Any]) -> JobStatus:
         return JobStatus(job["status"]["currentJobStatus"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidArgumentError("InvalidJob", f"job {job['jobId']} needs a known status.currentJobStatus") from exc
-
-
-def _newest_first(deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # sorted() is stable: deployments created in the same second keep the order they were added in.
-    return sorted(deployments, key=_created_seconds, reverse=True)
 
 
 def _created_seconds(deployment: Mapping[str, Any]) -> float:
@@ -486,7 +573,7 @@ def _page(items: list[dict[str, Any]], index: int, size: int) -> Page:
 def _list_of_objects(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     items = document.get(key, [])
     if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
-        raise InvalidArgumentError("InvalidStateFile", f"{key} must be a list of objects")
+        raise InvalidArgumentError("InvalidStateFile", f"{key} must be a list of objects, got {describe_value(items)}")
     return items
 
 

@@ -24,6 +24,7 @@ from airflow_provider_flink_vvp.api.signing import (
     string_to_sign,
 )
 from airflow_provider_flink_vvp.testing import EmulatorState, VVPEmulator
+from airflow_provider_flink_vvp.testing.server import MAX_BODY_BYTES
 
 WORKSPACE = "edcef******b4f"
 NAMESPACE = "default-namespace"
@@ -369,7 +370,10 @@ def raw_exchange(emulator: VVPEmulator, request: bytes) -> bytes:
         (b"GET /api/v2/namespaces/%ff/deployments HTTP/1.1\r\nhost: x\r\n\r\n", b"400"),
         (b"GET /?a=%ff HTTP/1.1\r\nhost: x\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\ncontent-length: -5\r\n\r\n", b"400"),
-        (b"POST / HTTP/1.1\r\ncontent-length: 99999999999\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\ncontent-length: 99999999999\r\n\r\n", b"413"),
+        (b"POST / HTTP/1.1\r\ncontent-length: " + b"9" * 5000 + b"\r\n\r\n", b"413"),
+        (b"POST / HTTP/1.1\r\ncontent-length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1), b"413"),
+        (b"POST / HTTP/1.1\r\ncontent-length: 1\xb3\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", b"411"),
         (b"GET / HTTP/1.1\r\nx-acs-action: \xff\r\nauthorization: \xfe\r\n\r\n", b"400"),
         (b"DELETE /api/v2/namespaces/n/jobs/j HTTP/1.1\r\n\r\n", b"400"),
