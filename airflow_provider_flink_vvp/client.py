@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import http.client
 import logging
 import random
+import re
 import ssl
 import time
 import uuid
@@ -72,6 +72,13 @@ MAX_RETRY_WAIT = MAX_PAUSE_SECONDS
 # The largest answer read: the API's pages are far smaller, so more is a broken or hostile server.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _READ_CHUNK_BYTES = 64 * 1024
+# Printable ASCII, no space at either end: what every HTTP library sends as it is.
+_HEADER_VALUE = re.compile(r"([!-~]([ -~]*[!-~])?)?")
+# Where a header's value comes from, to name it without quoting it.
+_HEADER_SOURCES = {
+    "authorization": "AccessKey ID (in the Authorization header)",
+    "x-acs-security-token": "security token",
+}
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ class _ClientBase:
 
     def _prepare(self, operation: Operation[Any]) -> PreparedRequest:
         # A new date and nonce on every attempt: a retried request must not reuse its nonce.
-        return prepare(
+        request = prepare(
             operation,
             base_url=self.settings.base_url,
             host=self.settings.host,
@@ -188,6 +195,14 @@ class _ClientBase:
             nonce=uuid.uuid4().hex,
             user_agent=USER_AGENT,
         )
+        # Checked here, before any library sees a value: their errors and debug logs quote it.
+        for name, value in request.headers.items():
+            if not _HEADER_VALUE.fullmatch(value):
+                raise VVPConfigurationError(
+                    f"{operation.action}: the {_HEADER_SOURCES.get(name, f'{name} header')} holds characters an "
+                    "HTTP header cannot carry (control characters, non-ASCII, or spaces at either end): check it."
+                )
+        return request
 
     def _retry_policy(self, operation: Operation[Any], retry: Callable[[BaseException], bool]) -> dict[str, Any]:
         limit = self.settings.retry_limit
@@ -337,7 +352,7 @@ class VVPClient(_ClientBase):
             body = self._read_body(operation, response, deadline)
         except VVPError:
             raise
-        except _REQUESTS_FAILURES as error:
+        except _LIBRARY_FAILURES as error:
             failed = self._transport_error(operation, error, _requests_failure(error))
         else:
             return self._answer(operation, response.status_code, response.headers, body)
@@ -459,7 +474,7 @@ class AsyncVVPClient(_ClientBase):
                 status, headers, body = await self._exchange(endpoint.http, operation, request)
         except VVPError:
             raise
-        except _HTTPX_FAILURES as error:
+        except _LIBRARY_FAILURES as error:
             failed = self._transport_error(operation, error, _httpx_failure(error))
         else:
             try:
@@ -492,16 +507,10 @@ class AsyncVVPClient(_ClientBase):
             return response.status_code, response.headers, b"".join(chunks)
 
 
-# What the transports raise: requests' and urllib3's errors (urllib3's own come from reading the body),
-# socket and TLS errors, and ValueError for what cannot be sent (InvalidHeader, InvalidURL, a non-latin-1 header).
-_REQUESTS_FAILURES = (
-    requests.RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-    ValueError,
-)
-_HTTPX_FAILURES = (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError)
+# Whatever the libraries raise while sending and reading (requests', urllib3's, httpx's and httpcore's errors,
+# socket and TLS errors, ValueError for what cannot be sent, and the odd other, such as anyio's ExceptionGroup)
+# becomes the provider's error: the try blocks hold nothing but the libraries' calls.
+_LIBRARY_FAILURES = Exception
 
 
 def _requests_prepared(request: PreparedRequest) -> requests.PreparedRequest:
@@ -526,6 +535,7 @@ def _requests_failure(error: BaseException) -> _Failure:
     if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
         return _Failure.NO_ANSWER
     reason = getattr(error.args[0], "reason", None) if error.args else None
+    # Anything else broke the exchange after it began: ChunkedEncodingError, ProtocolError, a reset, a bad gzip.
     if isinstance(error, requests.ConnectionError) and isinstance(reason, urllib3.exceptions.NewConnectionError):
         return _Failure.REFUSED
     return _Failure.BROKEN

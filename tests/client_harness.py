@@ -49,6 +49,21 @@ def settings(endpoint: str, **kwargs: Any) -> ClientSettings:
     return ClientSettings(endpoint=endpoint, **{**values, **kwargs})
 
 
+def with_credentials(url: str, credentials: Credentials, **kwargs: Any) -> ClientSettings:
+    """Settings carrying credentials their validation might refuse, as a caller that bypassed it would have them."""
+    valid = settings(url, **kwargs)
+    object.__setattr__(valid, "credentials", credentials)
+    return valid
+
+
+def refused_url() -> str:
+    """A loopback URL whose port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
 def call(path: str, client_settings: ClientSettings, operation: Operation[Any], *, fake_sleep: bool = False) -> Outcome:
     """Make one call on the ``sync`` (requests) or the ``async`` (httpx, shared pool) path.
 

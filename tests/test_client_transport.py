@@ -15,16 +15,31 @@ import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from airflow_provider_flink_vvp.api import Credentials, VVPApiError, VVPConfigurationError, VVPConnectionError
+from airflow_provider_flink_vvp.api import (
+    Credentials,
+    VVPApiError,
+    VVPConfigurationError,
+    VVPConnectionError,
+    VVPError,
+)
 from airflow_provider_flink_vvp.api.operations import get_deployments_by_name
 from airflow_provider_flink_vvp.client import MAX_BODY_BYTES, MAX_RETRY_WAIT, AsyncVVPClient
 from airflow_provider_flink_vvp.sharing import MAX_PAUSE_SECONDS, SharedEndpoint
 from airflow_provider_flink_vvp.testing import EmulatorState, Fault, FaultKind, ManualClock, VVPEmulator
-from tests.client_harness import PATHS, Behaviour, answer, call, loopback, self_signed_tls, settings
+from tests.client_harness import (
+    PATHS,
+    Behaviour,
+    answer,
+    call,
+    loopback,
+    refused_url,
+    self_signed_tls,
+    settings,
+    with_credentials,
+)
 
 SEED = json.loads((Path(__file__).parent / "data" / "GetDeploymentsByName.response.json").read_text())["data"][0]
 READ = get_deployments_by_name(namespace=SEED["namespace"], workspace=SEED["workspace"], deployment_name=SEED["name"])
@@ -245,13 +260,6 @@ async def test_a_429_pauses_every_async_client_of_the_endpoint_up_to_the_cap(
 # 3. Every transport failure, classified -----------------------------------------------------------------------
 
 
-def _refused_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 def _bad_chunks(connection: socket.socket) -> None:
     connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n")
 
@@ -313,7 +321,7 @@ def test_broken_answers_are_retried_and_named(path: str, behaviour: Behaviour, m
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_refused_connection_is_retried_and_was_not_sent(path: str) -> None:
-    url = _refused_url()
+    url = refused_url()
     outcome = call(path, settings(url, retry_limit=3), READ, fake_sleep=True)
     assert isinstance(outcome.error, VVPConnectionError)
     assert str(outcome.error).startswith(f"{ACTION}: could not connect to {url} (")
@@ -348,7 +356,7 @@ def test_a_refusing_proxy_is_a_connection_error(
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
-        monkeypatch.setenv(name, _refused_url())
+        monkeypatch.setenv(name, refused_url())
     outcome = call(path, settings(emulator.url, retry_limit=2), READ, fake_sleep=True)
     assert isinstance(outcome.error, VVPConnectionError)
     assert str(outcome.error).startswith(f"{ACTION}: ")
@@ -357,37 +365,52 @@ def test_a_refusing_proxy_is_a_connection_error(
     assert requests_made(emulator) == 0 and len(outcome.sleeps) == 1
 
 
-def with_credentials(url: str, credentials: Credentials) -> Any:
-    """Settings carrying credentials its validation might refuse: as a caller bypassing it would have them."""
-    valid = settings(url)
-    object.__setattr__(valid, "credentials", credentials)
-    return valid
-
-
+# Credentials no header can carry, and the setting the error names (without quoting it).
 BAD_HEADER_CREDENTIALS = [
-    Credentials("transport-key\nInjected: 1", "transport-secret"),  # in the Authorization header
-    Credentials("transport-key", "transport-secret", "sts-token\r\nInjected: 1"),
-    Credentials("transport-key", "transport-secret", "sts-token-€"),  # not latin-1, not ASCII
-    Credentials("transport-key", "transport-secret", " sts-token"),  # leading whitespace
+    (Credentials("transport-key\nInjected: 1", "transport-secret"), "AccessKey ID (in the Authorization header)"),
+    (Credentials("transport-key", "transport-secret", "sts-token\r\nInjected: 1"), "security token"),
+    (Credentials("transport-key", "transport-secret", "sts-token-€"), "security token"),  # not latin-1, not ASCII
+    (Credentials("transport-key", "transport-secret", "sts-tökén"), "security token"),  # latin-1, not ASCII
+    (Credentials("transport-key", "transport-secret", " sts-token"), "security token"),
+    (Credentials("transport-key", "transport-secret", "sts-token\t"), "security token"),
+    (Credentials("transport-key\x00", "transport-secret"), "AccessKey ID (in the Authorization header)"),
 ]
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize(
-    "credentials", BAD_HEADER_CREDENTIALS, ids=["key-id", "token-crlf", "token-euro", "token-space"]
-)
-def test_an_invalid_header_is_a_configuration_error_that_quotes_nothing(
-    emulator: VVPEmulator, path: str, credentials: Credentials
+@pytest.mark.parametrize(("credentials", "source"), BAD_HEADER_CREDENTIALS)
+def test_a_value_no_header_can_carry_is_refused_before_sending_and_not_quoted(
+    emulator: VVPEmulator, path: str, credentials: Credentials, source: str
 ) -> None:
     outcome = call(path, with_credentials(emulator.url, credentials), READ, fake_sleep=True)
     assert isinstance(outcome.error, VVPConfigurationError)
     text = str(outcome.error)
-    assert text.startswith(f"{ACTION}: the request to {emulator.url} cannot be sent (")
-    assert "security token" in text
-    for secret in ("sts-token", "Injected", "Signature=", "ACS3-HMAC-SHA256"):
+    assert text.startswith(f"{ACTION}: the {source} holds characters an HTTP header cannot carry")
+    for secret in ("sts-", "Injected", "Signature=", "Credential="):
         assert secret not in text
     assert outcome.error.__cause__ is None and outcome.error.__context__ is None
     assert requests_made(emulator) == 0 and outcome.sleeps == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_url_the_library_refuses_is_a_configuration_error(path: str) -> None:
+    client_settings = settings("http://127.0.0.1:1")
+    object.__setattr__(client_settings, "endpoint", "http://127.0.0.1:8x")  # as if unvalidated
+    outcome = call(path, client_settings, READ, fake_sleep=True)
+    assert isinstance(outcome.error, VVPConfigurationError)
+    assert str(outcome.error).startswith(f"{ACTION}: the request to http://127.0.0.1:8x cannot be sent (")
+    assert outcome.error.__cause__ is None and outcome.error.__context__ is None
+    assert outcome.sleeps == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_whatever_a_library_raises_becomes_the_providers_error(path: str) -> None:
+    # Port 99999: urllib3 refuses the URL; anyio raises an ExceptionGroup of an OverflowError.
+    client_settings = settings("http://127.0.0.1:1", retry_limit=1)
+    object.__setattr__(client_settings, "endpoint", "http://127.0.0.1:99999")
+    outcome = call(path, client_settings, READ)
+    assert isinstance(outcome.error, VVPError)
+    assert str(outcome.error).startswith(f"{ACTION}: ") and "http://127.0.0.1:99999" in str(outcome.error)
 
 
 @pytest.mark.parametrize("path", PATHS)
