@@ -138,7 +138,8 @@ class FlinkVVPHook(BaseHook):
     (for triggers). Both sign, retry and parse the same way.
 
     :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
-    :param timeout: seconds to wait for each request; overrides the connection's extra ``timeout``.
+    :param timeout: seconds one attempt may take (connecting, sending, the whole answer); overrides the
+        connection's extra ``timeout``.
     :param retry_limit: attempts per call, the first included; overrides the extra ``retry_limit``.
     :param retry_delay: seconds before the first retry; overrides the extra ``retry_delay``.
     """
