@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
+import http.client
+import io
 import logging
+import math
 import random
 import re
+import socket
 import ssl
 import time
 import uuid
@@ -267,7 +272,8 @@ class _ClientBase:
     def _outcome_unknown(self, operation: Operation[Any], error: VVPError, failure: VVPError) -> VVPOutcomeUnknownError:
         return VVPOutcomeUnknownError(
             f"{operation.action} may have run: its answer was lost ({error}) and the check of its effect "
-            f"failed too ({failure}). It is not sent again now; a retry of the task looks for its effect first."
+            f"failed too ({failure}). It is not sent again: look for its effect (the deployment's jobs, the job's "
+            "status) before sending it again."
         )
 
 
@@ -290,7 +296,8 @@ class VVPClient(_ClientBase):
     """Synchronous client: one ``requests.Session`` (and its connection pool) for all calls.
 
     :param settings: where and how to call.
-    :param session: the session to send with; a new one by default.
+    :param session: the session to send with, a new one by default; its http and https adapters are
+        replaced by ones that end each attempt at its deadline.
     """
 
     sleep: Callable[[float], None] = staticmethod(time.sleep)
@@ -298,11 +305,14 @@ class VVPClient(_ClientBase):
     def __init__(self, settings: ClientSettings, *, session: requests.Session | None = None) -> None:
         super().__init__(settings)
         self.session = session or requests.Session()
+        adapter = _DeadlineAdapter()
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, adapter)
         self._send_options: dict[str, Any] = {
             # Proxies, CA bundle and client certificate from the environment, read once: Session.request
             # would scan the whole environment on every call, a large share of a call's CPU time.
             **self.session.merge_environment_settings(settings.base_url, {}, None, None, None),
-            # The body is read here, against the attempt's deadline; total bounds connecting and the headers.
+            # The body is read here, up to its cap; the adapter holds every read to the attempt's deadline.
             "stream": True,
             "timeout": urllib3.Timeout(connect=settings.timeout, read=settings.timeout, total=settings.timeout),
             "allow_redirects": False,
@@ -346,10 +356,9 @@ class VVPClient(_ClientBase):
 
     def _attempt(self, operation: Operation[T]) -> T:
         request = self._prepare(operation)
-        deadline = time.monotonic() + self.settings.timeout
         try:
             response = self.session.send(_requests_prepared(request), **self._send_options)
-            body = self._read_body(operation, response, deadline)
+            body = self._read_body(operation, response)
         except VVPError:
             raise
         except _LIBRARY_FAILURES as error:
@@ -358,20 +367,14 @@ class VVPClient(_ClientBase):
             return self._answer(operation, response.status_code, response.headers, body)
         raise failed
 
-    def _read_body(self, operation: Operation[Any], response: requests.Response, deadline: float) -> bytes:
-        """The whole body by ``deadline``: each socket read waits at most the time left, and returns what came."""
+    def _read_body(self, operation: Operation[Any], response: requests.Response) -> bytes:
+        """The whole body, refused past :data:`MAX_BODY_BYTES`; read1 takes what has come, never waiting for more."""
         raw = response.raw
         try:
             self._check_length(operation, response.status_code, response.headers)
-            sock = getattr(raw.connection, "sock", None)  # None for a test double's body
             chunks: list[bytes] = []
             size = 0
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("the whole answer took longer")
-                if sock is not None:
-                    sock.settimeout(left)
                 chunk = raw.read1(_READ_CHUNK_BYTES, decode_content=True)
                 if not chunk:
                     return b"".join(chunks)
@@ -382,6 +385,76 @@ class VVPClient(_ClientBase):
         except BaseException:
             response.close()  # a half-read connection cannot carry another request
             raise
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads held to a deadline: each waits at most the time left, so a server that drips
+    its status line, headers or body one byte at a time cannot stretch an attempt past its timeout."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._reads = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the whole answer took longer than the timeout")
+        self._sock.settimeout(left)
+        return self._reads.readinto(buffer)
+
+    def close(self) -> None:
+        self._reads.close()  # gives the socket back, as http.client's own reader would
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, reading through a :class:`_DeadlineReader`."""
+
+    def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self) -> Any:
+        # urllib3 has set timeout to the attempt's time left (its total less the connecting): the deadline.
+        deadline = time.monotonic() + (math.inf if self.timeout is None else self.timeout)
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)  # type: ignore[assignment]
+        return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection, _DeadlineHTTPConnection):
+    pass
+
+
+class _DeadlineHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_DEADLINE_POOLS = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections, direct or through a proxy, read against the attempt's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> urllib3.PoolManager:
+        manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
 
 
 class AsyncVVPClient(_ClientBase):

@@ -100,6 +100,34 @@ def test_a_drip_within_the_timeout_is_read_whole(emulator: VVPEmulator, path: st
     assert emulator.request_counts()[ACTION] == 1
 
 
+def _drip(head: bytes, body: bytes) -> Behaviour:
+    """Send ``head`` and then ``body``, one byte every 50 ms."""
+
+    def behave(connection: socket.socket) -> None:
+        for byte in head + body:
+            connection.sendall(bytes([byte]))
+            time.sleep(0.05)
+
+    return behave
+
+
+DRIPS = {
+    "status-and-headers": _drip(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"p" * 80, b""),
+    "chunk-sizes": _drip(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n{\r\n" * 40),
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("drip", DRIPS)
+def test_a_drip_anywhere_in_the_answer_ends_the_attempt_at_the_timeout(path: str, drip: str) -> None:
+    with loopback([DRIPS[drip]]) as server:
+        outcome = call(path, settings(server.url, timeout=0.5, retry_limit=2), READ)
+        assert len(server.requests) == 2
+    assert isinstance(outcome.error, VVPConnectionError)
+    assert f"{ACTION}: no answer within 0.5 s from {server.url}" in str(outcome.error)
+    assert 0.95 <= outcome.elapsed < 1.4
+
+
 def _stream_chunked(total: int) -> Behaviour:
     def behave(connection: socket.socket) -> None:
         connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")

@@ -233,7 +233,7 @@ def test_a_start_is_never_sent_twice_when_it_may_have_run(
             hook.start_job(deployment_id)
         assert info.value.retryable and info.value.maybe_ran
         assert "StartJobWithParams may have run" in str(info.value)
-        assert "a retry of the task looks for its effect first" in str(info.value)
+        assert "It is not sent again: look for its effect" in str(info.value)
         assert len(hook.list_jobs(deployment_id)) == (1 if ran else 0)
     # Sent again only when the confirmation showed it had not run.
     assert emulator.request_counts()["StartJobWithParams"] == (2 if confirmed and not ran else 1)

@@ -111,7 +111,8 @@ class VVPConnectionError(VVPError):
 class VVPOutcomeUnknownError(VVPError):
     """A start or a stop may have run: its answer was lost and the check of its effect failed too.
 
-    It is not sent again within the call; a retry of the task looks for its effect first.
+    It is not sent again within the call. Retryable: a later look at the deployment's jobs (or the
+    job) tells whether it ran.
     """
 
     retryable = True
