@@ -264,7 +264,8 @@ class VVPApplication:
                 delivery = fault
             else:
                 return _fault_response(fault, request_id)
-        return replace(self._served(request, request_id), delivery=delivery)
+        response = self._served(request, request_id)
+        return response if delivery is None else replace(response, delivery=delivery)
 
     def _served(self, request: Request, request_id: str) -> Response:
         try:
