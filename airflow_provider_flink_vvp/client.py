@@ -1,36 +1,58 @@
 """Sync (requests) and async (httpx) clients for the VVP OpenAPI, with retries.
 
 They differ only in their transport: both sign with the same :func:`~.api.operations.prepare`,
-parse with the same :func:`~.api.responses.parse_envelope` and retry with the same tenacity
-policy. No Airflow imports: the hook builds :class:`ClientSettings` from a connection.
+parse with the same :func:`~.api.responses.parse_envelope`, retry with the same tenacity
+policy and report a transport failure as the same :class:`~.api.errors.VVPConnectionError`.
+No Airflow imports: the hook builds :class:`ClientSettings` from a connection.
+
+Every call is bounded: an attempt ends within ``timeout`` seconds (connecting, sending and the
+whole answer), a pause between attempts lasts at most :data:`MAX_RETRY_WAIT` seconds and never
+runs past the call's budget (``timeout x retry_limit``, after which no attempt starts), and an
+answer's body is read up to :data:`MAX_BODY_BYTES`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import functools
+import http.client
+import io
 import logging
 import math
 import random
+import re
+import socket
+import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 import requests
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_base, wait_exponential_jitter
-from urllib3.exceptions import NewConnectionError
+import urllib3
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.wait import wait_base
 
 from airflow_provider_flink_vvp import __version__
 from airflow_provider_flink_vvp.api.errors import (
-    THROTTLING_CODES,
     VVPApiError,
     VVPConfigurationError,
     VVPConnectionError,
     VVPError,
+    VVPOutcomeUnknownError,
 )
 from airflow_provider_flink_vvp.api.operations import (
     Credentials,
@@ -40,7 +62,7 @@ from airflow_provider_flink_vvp.api.operations import (
     prepare,
 )
 from airflow_provider_flink_vvp.api.responses import parse_envelope
-from airflow_provider_flink_vvp.sharing import SharedEndpoint, acquire_endpoint, release_endpoint
+from airflow_provider_flink_vvp.sharing import MAX_PAUSE_SECONDS, SharedEndpoint, acquire_endpoint, release_endpoint
 
 T = TypeVar("T")
 
@@ -50,7 +72,18 @@ USER_AGENT = f"airflow-provider-flink-vvp/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_LIMIT = 5
 DEFAULT_RETRY_DELAY = 1.0
-MAX_RETRY_WAIT = 60.0
+# The longest pause between two attempts, whatever the server asks (x-acs-retry-after, Retry-After).
+MAX_RETRY_WAIT = MAX_PAUSE_SECONDS
+# The largest answer read: the API's pages are far smaller, so more is a broken or hostile server.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_READ_CHUNK_BYTES = 64 * 1024
+# Printable ASCII, no space at either end: what every HTTP library sends as it is.
+_HEADER_VALUE = re.compile(r"([!-~]([ -~]*[!-~])?)?")
+# Where a header's value comes from, to name it without quoting it.
+_HEADER_SOURCES = {
+    "authorization": "AccessKey ID (in the Authorization header)",
+    "x-acs-security-token": "security token",
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +92,7 @@ class ClientSettings:
 
     :param endpoint: base URL with scheme and no path, e.g. ``https://ververica.cn-hangzhou.aliyuncs.com``.
     :param credentials: the AccessKey pair (and STS token) that signs every request.
-    :param timeout: seconds to wait for a connection and for each read.
+    :param timeout: seconds an attempt may take in all: connecting, sending and reading the whole answer.
     :param retry_limit: attempts in all, the first included.
     :param retry_delay: seconds before the first retry; later ones back off exponentially, with jitter.
     """
@@ -120,6 +153,11 @@ class ClientSettings:
     def host(self) -> str:
         return urlsplit(self.endpoint).netloc.lower()
 
+    @property
+    def budget(self) -> float:
+        """Seconds after a call's start at which no further attempt starts and no pause runs past."""
+        return self.timeout * self.retry_limit
+
 
 def _is_number(value: Any) -> bool:
     """An int or a float, not a bool (JSON's true is an int to isinstance)."""
@@ -127,21 +165,57 @@ def _is_number(value: Any) -> bool:
 
 
 class _RetryWait(wait_base):
-    """The server's ``x-acs-retry-after`` when it gave one, else exponential backoff; both with jitter.
+    """The server's retry-after when it gave one, else exponential backoff; both with jitter, both capped.
 
     A retry-after is followed as given (plus up to half of it, so throttled clients do not return
-    together) rather than stretched by the backoff: the server knows when it has room again.
+    together) rather than stretched by the backoff: the server knows when it has room again. No
+    pause is longer than :data:`MAX_RETRY_WAIT`, nor runs past the call's budget.
     """
 
-    def __init__(self, initial: float) -> None:
-        self._backoff = wait_exponential_jitter(multiplier=initial, max=MAX_RETRY_WAIT, jitter=initial)
+    def __init__(self, *, initial: float, budget: float) -> None:
+        # tenacity 8.3's parts, as wait_exponential_jitter(multiplier=...) came only with 9.2.
+        self._backoff = wait_exponential(multiplier=initial, max=MAX_RETRY_WAIT) + wait_random(0, initial)
+        self._budget = budget
 
     def __call__(self, retry_state: RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = getattr(error, "retry_after", None)
-        if retry_after:
-            return float(min(retry_after * (1 + random.random() / 2), MAX_RETRY_WAIT))  # noqa: S311 - jitter
-        return float(self._backoff(retry_state))
+        # Jitter (not cryptography) on a retry-after too, so throttled clients do not return together.
+        wanted = retry_after * (1 + random.random() / 2) if retry_after else self._backoff(retry_state)  # noqa: S311
+        left = self._budget - (retry_state.seconds_since_start or 0.0)
+        return float(max(0.0, min(wanted, MAX_RETRY_WAIT, left)))
+
+
+class _Failure(enum.Enum):
+    """How a request failed on its way, what to say about it, and whether it may have reached the service."""
+
+    REFUSED = ("could not connect to {url} ({cause}). Check the connection's endpoint and the network.", False)
+    CONNECT_TIMEOUT = (
+        "could not connect to {url} within {timeout} s ({cause}). Check the connection's endpoint and the network.",
+        False,
+    )
+    PROXY = (
+        "the proxy failed the request to {url} ({cause}). Check the HTTPS_PROXY, HTTP_PROXY and NO_PROXY "
+        "environment variables.",
+        False,
+    )
+    TLS = (
+        "the TLS handshake with {url} failed ({cause}); not retried. Check that the endpoint speaks https on "
+        "that port and that its certificate is trusted (the CA bundle: REQUESTS_CA_BUNDLE, SSL_CERT_FILE).",
+        False,
+    )
+    NO_ANSWER = ("no answer within {timeout} s from {url} ({cause}). The service or the network is slow.", True)
+    BROKEN = ("the connection to {url} broke before the whole answer came ({cause}).", True)
+    # The library's text may quote a header (the signature, a token): only the error's type is told.
+    INVALID_REQUEST = (
+        "the request to {url} cannot be sent ({kind}): a header or the URL is not valid HTTP. Check the "
+        "connection's endpoint, AccessKey ID and security token for spaces, control or non-ASCII characters.",
+        False,
+    )
+
+    def __init__(self, template: str, sent: bool) -> None:
+        self.template = template
+        self.sent = sent
 
 
 class _ClientBase:
@@ -150,7 +224,7 @@ class _ClientBase:
 
     def _prepare(self, operation: Operation[Any]) -> PreparedRequest:
         # A new date and nonce on every attempt: a retried request must not reuse its nonce.
-        return prepare(
+        request = prepare(
             operation,
             base_url=self.settings.base_url,
             host=self.settings.host,
@@ -159,8 +233,16 @@ class _ClientBase:
             nonce=uuid.uuid4().hex,
             user_agent=USER_AGENT,
         )
+        # Checked here, before any library sees a value: their errors and debug logs quote it.
+        for name, value in request.headers.items():
+            if not _HEADER_VALUE.fullmatch(value):
+                raise VVPConfigurationError(
+                    f"{operation.action}: the {_HEADER_SOURCES.get(name, f'{name} header')} holds characters an "
+                    "HTTP header cannot carry (control characters, non-ASCII, or spaces at either end): check it."
+                )
+        return request
 
-    def _retry_policy(self, operation: Operation[Any], *, idempotent: bool) -> dict[str, Any]:
+    def _retry_policy(self, operation: Operation[Any], retry: Callable[[BaseException], bool]) -> dict[str, Any]:
         limit = self.settings.retry_limit
 
         def log_retry(state: RetryCallState) -> None:
@@ -176,11 +258,9 @@ class _ClientBase:
             )
 
         return {
-            "stop": stop_after_attempt(limit),
-            "wait": _RetryWait(self.settings.retry_delay),
-            "retry": retry_if_exception(
-                lambda error: isinstance(error, VVPError) and error.retryable_for(idempotent=idempotent)
-            ),
+            "stop": stop_after_attempt(limit) | stop_after_delay(self.settings.budget),
+            "wait": _RetryWait(initial=self.settings.retry_delay, budget=self.settings.budget),
+            "retry": retry_if_exception(retry),
             "before_sleep": log_retry,
             "reraise": True,
         }
@@ -189,22 +269,68 @@ class _ClientBase:
         envelope = parse_envelope(status=status, headers=headers, body=body, action=operation.action)
         return operation.parse(envelope, operation.action)
 
-    def _connection_error(
-        self, operation: Operation[Any], error: Exception, *, timed_out: bool, sent: bool
-    ) -> VVPConnectionError:
-        what = f"no answer within {self.settings.timeout:g} s from" if timed_out else "could not connect to"
-        return VVPConnectionError(
-            f"{operation.action}: {what} {self.settings.base_url} ({type(error).__name__}: {error}). "
-            "Check the connection's endpoint and the network.",
-            sent=sent,
+    def _check_length(self, operation: Operation[Any], status: int, headers: Mapping[str, str]) -> None:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise self._too_large(operation, status, headers)
+
+    def _too_large(self, operation: Operation[Any], status: int, headers: Mapping[str, str]) -> VVPApiError:
+        return VVPApiError(
+            code="InvalidResponse",
+            message=f"the answer is larger than {MAX_BODY_BYTES} bytes, more than any answer of the API: "
+            f"check that {self.settings.base_url} is the VVP OpenAPI",
+            request_id=headers.get("x-acs-request-id"),
+            http_status=status,
+            action=operation.action,
         )
+
+    def _transport_error(self, operation: Operation[Any], error: BaseException, failure: _Failure) -> VVPError:
+        """The provider's error for a library's; raise it outside the ``except`` block, so that an error
+        whose text may quote a header is not even kept as its context."""
+        kind = type(error).__name__
+        text = failure.template.format(
+            url=self.settings.base_url,
+            timeout=f"{self.settings.timeout:g}",
+            kind=kind,
+            cause=f"{kind}: {error}" if str(error) else kind,
+        )
+        if failure is _Failure.INVALID_REQUEST:
+            return VVPConfigurationError(f"{operation.action}: {text}")
+        transport_error = VVPConnectionError(
+            f"{operation.action}: {text}", sent=failure.sent, retryable=failure is not _Failure.TLS
+        )
+        transport_error.__cause__ = error
+        return transport_error
+
+    def _outcome_unknown(self, operation: Operation[Any], error: VVPError, failure: VVPError) -> VVPOutcomeUnknownError:
+        return VVPOutcomeUnknownError(
+            f"{operation.action} may have run: its answer was lost ({error}) and the check of its effect "
+            f"failed too ({failure}). It is not sent again: look for its effect (the deployment's jobs, the job's "
+            "status) before sending it again."
+        )
+
+
+def _retryable(operation: Operation[Any]) -> Callable[[BaseException], bool]:
+    """Whether to repeat ``operation`` after an error: a start or a stop only when it surely did not run."""
+    return lambda error: isinstance(error, VVPError) and error.retryable_for(idempotent=operation.idempotent)
+
+
+def _needs_confirmation(error: VVPError) -> bool:
+    """A start or stop failed in a way that may have run it: look for its effect before sending it again."""
+    return error.retryable and error.maybe_ran
+
+
+def _repeatable_after_confirmation(error: BaseException) -> bool:
+    # An error that may have run reaches the retry only once confirm() found no effect: repeating is safe.
+    return isinstance(error, VVPError) and error.retryable and not isinstance(error, VVPOutcomeUnknownError)
 
 
 class VVPClient(_ClientBase):
     """Synchronous client: one ``requests.Session`` (and its connection pool) for all calls.
 
     :param settings: where and how to call.
-    :param session: the session to send with; a new one by default.
+    :param session: the session to send with, a new one by default; its http and https adapters are
+        replaced by ones that end each attempt at its deadline.
     """
 
     sleep: Callable[[float], None] = staticmethod(time.sleep)
@@ -212,14 +338,24 @@ class VVPClient(_ClientBase):
     def __init__(self, settings: ClientSettings, *, session: requests.Session | None = None) -> None:
         super().__init__(settings)
         self.session = session or requests.Session()
-        # Proxies, CA bundle and client certificate from the environment, read once: Session.request
-        # would scan the whole environment on every call, a large share of a call's CPU time.
-        self._environment = self.session.merge_environment_settings(settings.base_url, {}, None, None, None)
+        adapter = _DeadlineAdapter()
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, adapter)
+        self._send_options: dict[str, Any] = {
+            # Proxies, CA bundle and client certificate from the environment, read once: Session.request
+            # would scan the whole environment on every call, a large share of a call's CPU time.
+            **self.session.merge_environment_settings(settings.base_url, {}, None, None, None),
+            # The body is read here, up to its cap; the adapter holds every read to the attempt's deadline.
+            "stream": True,
+            "timeout": urllib3.Timeout(connect=settings.timeout, read=settings.timeout, total=settings.timeout),
+            "allow_redirects": False,
+        }
 
     def call(self, operation: Operation[T]) -> T:
         """Send ``operation`` (retrying what is transient) and return its parsed answer."""
-        policy = self._retry_policy(operation, idempotent=operation.idempotent)
-        result: T = Retrying(sleep=self.sleep, **policy)(self._attempt, operation)
+        result: T = Retrying(sleep=self.sleep, **self._retry_policy(operation, _retryable(operation)))(
+            self._attempt, operation
+        )
         return result
 
     def call_or_confirm(self, operation: Operation[T], confirm: Callable[[], T | None]) -> T:
@@ -227,19 +363,25 @@ class VVPClient(_ClientBase):
 
         When its answer is lost (a timeout, a reset, a 5xx), ``confirm()`` looks for its effect
         (a new job, a stopping job) and returns the result it finds, or None, and only then is
-        the operation sent again.
+        the operation sent again. When ``confirm()`` fails too, :class:`VVPOutcomeUnknownError`
+        ends the call without sending it again.
         """
 
-        def attempt(operation: Operation[T]) -> T:
+        def attempt() -> T:
             try:
                 return self._attempt(operation)
             except VVPError as error:
-                if error.retryable and error.maybe_ran and (confirmed := confirm()) is not None:
-                    return confirmed
-                raise
+                if not _needs_confirmation(error):
+                    raise
+                try:
+                    confirmed = confirm()
+                except VVPError as failure:
+                    raise self._outcome_unknown(operation, error, failure) from failure
+                if confirmed is None:
+                    raise
+                return confirmed
 
-        # Every repeat is safe now: confirm() has ruled out that the previous attempt ran.
-        result: T = Retrying(sleep=self.sleep, **self._retry_policy(operation, idempotent=True))(attempt, operation)
+        result: T = Retrying(sleep=self.sleep, **self._retry_policy(operation, _repeatable_after_confirmation))(attempt)
         return result
 
     def close(self) -> None:
@@ -247,21 +389,105 @@ class VVPClient(_ClientBase):
 
     def _attempt(self, operation: Operation[T]) -> T:
         request = self._prepare(operation)
-        prepared = requests.PreparedRequest()
-        prepared.prepare_method(request.method)
-        # The URL is already what was signed: RFC 3986-encoded ASCII, which requests' re-quoting would keep.
-        prepared.url = request.url
-        prepared.prepare_headers(request.headers)
-        prepared.prepare_body(request.body or None, None)
         try:
-            response = self.session.send(
-                prepared, timeout=self.settings.timeout, allow_redirects=False, **self._environment
-            )
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise self._connection_error(
-                operation, error, timed_out=isinstance(error, requests.Timeout), sent=_may_have_been_sent(error)
-            ) from error
-        return self._answer(operation, response.status_code, response.headers, response.content)
+            response = self.session.send(_requests_prepared(request), **self._send_options)
+            body = self._read_body(operation, response)
+        except VVPError:
+            raise
+        except _LIBRARY_FAILURES as error:
+            failed = self._transport_error(operation, error, _requests_failure(error))
+        else:
+            return self._answer(operation, response.status_code, response.headers, body)
+        raise failed
+
+    def _read_body(self, operation: Operation[Any], response: requests.Response) -> bytes:
+        """The whole body, refused past :data:`MAX_BODY_BYTES`; read1 takes what has come, never waiting for more."""
+        raw = response.raw
+        try:
+            self._check_length(operation, response.status_code, response.headers)
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                chunk = raw.read1(_READ_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise self._too_large(operation, response.status_code, response.headers)
+                chunks.append(chunk)
+        except BaseException:
+            response.close()  # a half-read connection cannot carry another request
+            raise
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads held to a deadline: each waits at most the time left, so a server that drips
+    its status line, headers or body one byte at a time cannot stretch an attempt past its timeout."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._reads = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the whole answer took longer than the timeout")
+        self._sock.settimeout(left)
+        return self._reads.readinto(buffer)
+
+    def close(self) -> None:
+        self._reads.close()  # gives the socket back, as http.client's own reader would
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, reading through a :class:`_DeadlineReader`."""
+
+    def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self) -> Any:
+        # urllib3 has set timeout to the attempt's time left (its total less the connecting): the deadline.
+        deadline = time.monotonic() + (math.inf if self.timeout is None else self.timeout)
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)  # type: ignore[assignment]
+        return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection, _DeadlineHTTPConnection):
+    pass
+
+
+class _DeadlineHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_DEADLINE_POOLS = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections, direct or through a proxy, read against the attempt's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> urllib3.PoolManager:
+        manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
 
 
 class AsyncVVPClient(_ClientBase):
@@ -300,6 +526,29 @@ class AsyncVVPClient(_ClientBase):
         )
         return await self._shared_endpoint().read(key, max_age, lambda: self._call(operation), not_before=not_before)
 
+    async def call_or_confirm(self, operation: Operation[T], confirm: Callable[[], Awaitable[T | None]]) -> T:
+        """Async :meth:`VVPClient.call_or_confirm`: ``confirm`` is awaited."""
+
+        budget_ends = time.monotonic() + self.settings.budget
+
+        async def attempt() -> T:
+            try:
+                return await self._attempt(operation, budget_ends)
+            except VVPError as error:
+                if not _needs_confirmation(error):
+                    raise
+                try:
+                    confirmed = await confirm()
+                except VVPError as failure:
+                    raise self._outcome_unknown(operation, error, failure) from failure
+                if confirmed is None:
+                    raise
+                return confirmed
+
+        retrying = AsyncRetrying(sleep=self.sleep, **self._retry_policy(operation, _repeatable_after_confirmation))
+        result: T = await retrying(attempt)
+        return result
+
     async def aclose(self) -> None:
         endpoint, self._endpoint = self._endpoint, None
         if endpoint is None:
@@ -319,41 +568,124 @@ class AsyncVVPClient(_ClientBase):
         return self._endpoint
 
     async def _call(self, operation: Operation[T]) -> T:
-        retrying = AsyncRetrying(sleep=self.sleep, **self._retry_policy(operation, idempotent=operation.idempotent))
-        result: T = await retrying(self._attempt, operation)
+        retrying = AsyncRetrying(sleep=self.sleep, **self._retry_policy(operation, _retryable(operation)))
+        result: T = await retrying(self._attempt, operation, time.monotonic() + self.settings.budget)
         return result
 
-    async def _attempt(self, operation: Operation[T]) -> T:
+    async def _attempt(self, operation: Operation[T], budget_ends: float) -> T:
         endpoint = self._shared_endpoint()
-        await endpoint.wait_turn()
+        await endpoint.wait_turn(at_most=budget_ends - time.monotonic())
         request = self._prepare(operation)
         try:
-            response = await endpoint.http.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                content=request.body or None,
-                timeout=self.settings.timeout,
-            )
-        except httpx.TransportError as error:
-            raise self._connection_error(
-                operation,
-                error,
-                timed_out=isinstance(error, httpx.TimeoutException),
-                sent=not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout),
-            ) from error
-        try:
-            return self._answer(operation, response.status_code, response.headers, response.content)
-        except VVPApiError as error:
-            if error.code in THROTTLING_CODES:
-                # The whole endpoint waits, so the other clients do not spend their attempts on it too.
-                endpoint.pause(error.retry_after or self.settings.retry_delay)
+            async with asyncio.timeout(self.settings.timeout):
+                status, headers, body = await self._exchange(endpoint.http, operation, request)
+        except VVPError:
             raise
+        except _LIBRARY_FAILURES as error:
+            failed = self._transport_error(operation, error, _httpx_failure(error))
+        else:
+            try:
+                return self._answer(operation, status, headers, body)
+            except VVPApiError as error:
+                if error.throttled or error.retry_after:
+                    # The whole endpoint waits, so the other clients do not spend their attempts on it too.
+                    endpoint.pause(min(error.retry_after or self.settings.retry_delay, MAX_RETRY_WAIT))
+                raise
+        raise failed
+
+    async def _exchange(
+        self, http: httpx.AsyncClient, operation: Operation[Any], request: PreparedRequest
+    ) -> tuple[int, httpx.Headers, bytes]:
+        async with http.stream(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=request.body or None,
+            timeout=self.settings.timeout,
+        ) as response:
+            self._check_length(operation, response.status_code, response.headers)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise self._too_large(operation, response.status_code, response.headers)
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
 
 
-def _may_have_been_sent(error: requests.RequestException) -> bool:
-    """False only when requests never opened the connection (refused, or timed out connecting)."""
+# Whatever the libraries raise while sending and reading (requests', urllib3's, httpx's and httpcore's errors,
+# socket and TLS errors, ValueError for what cannot be sent, and the odd other, such as anyio's ExceptionGroup)
+# becomes the provider's error: the try blocks hold nothing but the libraries' calls.
+_LIBRARY_FAILURES = Exception
+
+
+def _requests_prepared(request: PreparedRequest) -> requests.PreparedRequest:
+    prepared = requests.PreparedRequest()
+    prepared.prepare_method(request.method)
+    # The URL is already what was signed: RFC 3986-encoded ASCII, which requests' re-quoting would keep.
+    prepared.url = request.url
+    prepared.prepare_headers(request.headers)
+    prepared.prepare_body(request.body or None, None)
+    return prepared
+
+
+def _requests_failure(error: BaseException) -> _Failure:
+    if isinstance(error, ValueError):
+        return _Failure.INVALID_REQUEST
+    if _tls_failure(error):
+        return _Failure.TLS
+    if isinstance(error, requests.exceptions.ProxyError | urllib3.exceptions.ProxyError):
+        return _Failure.PROXY
     if isinstance(error, requests.ConnectTimeout):
-        return False
+        return _Failure.CONNECT_TIMEOUT
+    if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
+        return _Failure.NO_ANSWER
     reason = getattr(error.args[0], "reason", None) if error.args else None
-    return not isinstance(reason, NewConnectionError)
+    # Anything else broke the exchange after it began: ChunkedEncodingError, ProtocolError, a reset, a bad gzip.
+    if isinstance(error, requests.ConnectionError) and isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return _Failure.REFUSED
+    return _Failure.BROKEN
+
+
+def _httpx_failure(error: BaseException) -> _Failure:
+    if isinstance(error, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL | ValueError):
+        return _Failure.INVALID_REQUEST
+    if isinstance(error, httpx.ProxyError):
+        return _Failure.PROXY
+    if _tls_failure(error):
+        return _Failure.TLS
+    if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return _Failure.CONNECT_TIMEOUT
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
+        return _Failure.NO_ANSWER
+    if isinstance(error, httpx.ConnectError):
+        return _Failure.REFUSED
+    return _Failure.BROKEN
+
+
+_TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, requests.exceptions.SSLError)
+# The peer closed a TLS connection: a reset like any other, not a certificate or handshake problem.
+_TLS_CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+def _tls_failure(error: BaseException) -> bool:
+    """A TLS certificate or handshake failure among the error's causes, which no repeat heals."""
+    causes = list(_causes(error))
+    return any(isinstance(cause, _TLS_ERRORS) for cause in causes) and not any(
+        isinstance(cause, _TLS_CLOSED) for cause in causes
+    )
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything it wraps: its cause and context, urllib3's ``reason``, exceptions in its args."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        pending.extend(item for item in linked if isinstance(item, BaseException))

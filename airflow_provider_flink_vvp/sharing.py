@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 # A finished read older than this is forgotten, so watching many deployments over days stays bounded.
 FORGET_AFTER_SECONDS = 600.0
+# The longest throttling pause: one answer asking for days must not stall every client of the endpoint.
+MAX_PAUSE_SECONDS = 60.0
 
 
 @dataclass
@@ -50,15 +52,17 @@ class SharedEndpoint:
         self._resume_at = 0.0
         self._reads: dict[Hashable, _Read] = {}
 
-    async def wait_turn(self) -> None:
-        """Sleep while the endpoint is paused by throttling."""
-        delay = self._resume_at - _now()
+    async def wait_turn(self, *, at_most: float = MAX_PAUSE_SECONDS) -> None:
+        """Sleep while the endpoint is paused by throttling, but no longer than ``at_most`` seconds
+        (what is left of a call's budget)."""
+        delay = min(self._resume_at - _now(), at_most)
         if delay > 0:
             await asyncio.sleep(delay)
 
     def pause(self, seconds: float) -> None:
-        """Hold every request to the endpoint for ``seconds`` (the throttling's retry-after)."""
-        self._resume_at = max(self._resume_at, _now() + seconds)
+        """Hold every request to the endpoint for ``seconds`` (the throttling's retry-after), at most
+        :data:`MAX_PAUSE_SECONDS`."""
+        self._resume_at = max(self._resume_at, _now() + min(seconds, MAX_PAUSE_SECONDS))
 
     async def read(
         self, key: Hashable, max_age: float, fetch: Callable[[], Awaitable[T]], *, not_before: float = 0.0

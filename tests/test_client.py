@@ -51,7 +51,7 @@ def test_success_sends_one_signed_request_with_timeout(sync_client: tuple[VVPCli
         (deployment,) = client.call(OPERATION)
     assert deployment.deployment_id == "d-1"
     (request,) = mock.request_history
-    assert request.timeout == 7.0
+    assert (request.timeout.connect_timeout, request.timeout.total) == (7.0, 7.0)
     assert request.headers["host"] == "ververica.cn-hangzhou.aliyuncs.com"
     assert request.headers["workspace"] == "ws"
     assert request.headers["authorization"].startswith("ACS3-HMAC-SHA256 Credential=AKID,SignedHeaders=host;")
@@ -108,7 +108,7 @@ def test_definite_errors_are_not_retried(sync_client: tuple[VVPClient, list[floa
     assert sleeps == []
 
 
-def test_timeouts_and_refused_connections_are_retried_then_reported(
+def test_read_timeouts_are_retried_then_reported(
     sync_client: tuple[VVPClient, list[float]],
 ) -> None:
     client, _ = sync_client
@@ -116,11 +116,6 @@ def test_timeouts_and_refused_connections_are_retried_then_reported(
         mock.get(URL, [{"exc": requests.exceptions.ReadTimeout("read timed out")}, {"json": OK}])
         assert client.call(OPERATION)[0].deployment_id == "d-1"
         assert mock.call_count == 2
-    with requests_mock.Mocker() as mock:
-        mock.get(URL, exc=requests.exceptions.ConnectionError("refused"))
-        with pytest.raises(VVPConnectionError, match=f"GetDeploymentsByName: could not connect to {ENDPOINT}"):
-            client.call(OPERATION)
-        assert mock.call_count == 4
     with requests_mock.Mocker() as mock:
         mock.get(URL, exc=requests.exceptions.ReadTimeout("read timed out"))
         with pytest.raises(VVPConnectionError, match="no answer within 7 s"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,12 @@ from airflow_provider_flink_vvp.api import (
     JobSummary,
     VVPApiError,
     VVPConnectionError,
+    VVPOutcomeUnknownError,
 )
+from airflow_provider_flink_vvp.hooks import vvp as hook_module
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import EmulatorState, Fault, FaultKind, JobDurations, ManualClock, VVPEmulator
+from airflow_provider_flink_vvp.testing.state import Page
 
 SEED = json.loads((Path(__file__).parent / "data" / "GetDeploymentsByName.response.json").read_text())["data"][0]
 ACCESS_KEY_ID, SECRET = "hook-tests-key", "hook-tests-secret"
@@ -183,3 +187,145 @@ async def test_async_path_against_the_emulator(monkeypatch: pytest.MonkeyPatch, 
     finally:
         await hook.aclose()
     assert emulator.request_counts()["GetDeploymentsByName"] == 3
+
+
+def fail_after(monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, action: str, then: str, failures: int) -> None:
+    """Once the first request of ``action`` arrives, the next ``failures`` requests of ``then`` get a 503."""
+    faults = emulator.faults
+    meet = faults.faults_for
+
+    def faults_for(requested: str) -> list[Fault]:
+        if requested == action and emulator.request_counts().get(action, 0) == 1:
+            faults.enqueue(*[Fault(FaultKind.UNAVAILABLE, action=then)] * failures)
+        return meet(requested)
+
+    monkeypatch.setattr(faults, "faults_for", faults_for)
+
+
+# The start's lost answer, whether it ran, how many confirming ListJobs fail (the hook makes 2 attempts a call).
+START_LOSSES = [
+    (FaultKind.DROP, False, 0),  # not run, confirmed not run: sent again
+    (FaultKind.DROP, False, 1),  # the confirmation's own retry gets through
+    (FaultKind.DROP, False, 2),  # the confirmation fails: not sent again
+    (FaultKind.RESET, True, 0),  # ran, and the confirmation finds its job
+    (FaultKind.RESET, True, 1),
+    (FaultKind.RESET, True, 2),  # ran, and cannot be confirmed: not sent again
+    (FaultKind.SHORT_BODY, True, 2),
+    (FaultKind.INTERNAL_ERROR, False, 2),  # a 5xx may have run: the same path
+    (FaultKind.DRIP, True, 2),
+]
+
+
+@pytest.mark.parametrize(("loss", "ran", "listing_failures"), START_LOSSES)
+def test_a_start_is_never_sent_twice_when_it_may_have_run(
+    monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, loss: FaultKind, ran: bool, listing_failures: int
+) -> None:
+    hook = connect(monkeypatch, emulator, retry_limit=2, timeout=0.5)
+    deployment_id = SEED["deploymentId"]
+    emulator.inject(Fault(loss, action="StartJobWithParams", latency_ms=200))
+    fail_after(monkeypatch, emulator, "StartJobWithParams", "ListJobs", listing_failures)
+    confirmed = listing_failures < 2
+    if confirmed:
+        job = hook.start_job(deployment_id)
+        assert [j.job_id for j in hook.list_jobs(deployment_id)] == [job.job_id]
+    else:
+        with pytest.raises(VVPOutcomeUnknownError) as info:
+            hook.start_job(deployment_id)
+        assert info.value.retryable and info.value.maybe_ran
+        assert "StartJobWithParams may have run" in str(info.value)
+        assert "It is not sent again: look for its effect" in str(info.value)
+        assert len(hook.list_jobs(deployment_id)) == (1 if ran else 0)
+    # Sent again only when the confirmation showed it had not run.
+    assert emulator.request_counts()["StartJobWithParams"] == (2 if confirmed and not ran else 1)
+
+
+# The stop's lost answer, whether it ran, how many confirming GetJob fail.
+STOP_LOSSES = [
+    (FaultKind.DROP, False, 0),
+    (FaultKind.DROP, False, 2),
+    (FaultKind.RESET, True, 0),
+    (FaultKind.RESET, True, 2),
+    (FaultKind.BAD_GZIP, True, 2),
+    (FaultKind.UNAVAILABLE, False, 1),
+]
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+@pytest.mark.parametrize(("loss", "ran", "reading_failures"), STOP_LOSSES)
+async def test_a_stop_is_never_sent_twice_when_it_may_have_run(
+    monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, path: str, loss: FaultKind, ran: bool, reading_failures: int
+) -> None:
+    hook = connect(monkeypatch, emulator, retry_limit=2)
+    job = hook.start_job(SEED["deploymentId"])
+    emulator.advance(3)
+    emulator.inject(Fault(loss, action="StopJob"))
+    fail_after(monkeypatch, emulator, "StopJob", "GetJob", reading_failures)
+    confirmed = reading_failures < 2
+    try:
+        if confirmed:
+            stopped = hook.stop_job(job.job_id) if path == "sync" else await hook.astop_job(job.job_id)
+            assert stopped.status == "CANCELLING"
+        else:
+            with pytest.raises(VVPOutcomeUnknownError, match="StopJob may have run"):
+                hook.stop_job(job.job_id) if path == "sync" else await hook.astop_job(job.job_id)
+    finally:
+        await hook.aclose()
+    assert hook.get_job(job.job_id).status == ("CANCELLING" if ran or confirmed else "RUNNING")
+    assert emulator.request_counts()["StopJob"] == (2 if confirmed and not ran else 1)
+
+
+# How a ListJobs may misreport, given the true page of 3 jobs, its index, and all the jobs.
+LIES: dict[str, Callable[[Page, int, list[dict[str, Any]]], Page]] = {
+    "total-too-large": lambda page, index, every: replace(page, total=10**9),
+    "same-page-always": lambda page, index, every: replace(page, items=every[:3], total=10**9),
+    # Each page starts one job before where the last one ended.
+    "overlapping-pages": lambda page, index, every: replace(page, items=every[max(0, (index - 1) * 3 - 1) : index * 3]),
+}
+
+
+@pytest.mark.parametrize(
+    ("lie", "listed"),
+    [("total-too-large", 7), ("same-page-always", 3), ("overlapping-pages", 7)],
+)
+def test_job_pages_end_when_nothing_new_comes_whatever_total_size_says(
+    monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, lie: str, listed: int
+) -> None:
+    deployment_id = SEED["deploymentId"]
+    for index in range(7):
+        emulator.add_job(
+            {
+                "jobId": f"job-{index}",
+                "deploymentId": deployment_id,
+                "startTime": 1000 + index,
+                "status": {"currentJobStatus": "FINISHED"},
+            }
+        )
+    state = emulator.state
+    true_list = type(state).list_jobs
+    every = true_list(state, SEED["workspace"], SEED["namespace"], deployment_id, page_index=1, page_size=100).items
+
+    def list_jobs(*args: Any, page_index: int, page_size: int, **kwargs: Any) -> Page:
+        page = true_list(state, *args, page_index=page_index, page_size=3, **kwargs)
+        return LIES[lie](page, page_index, every)
+
+    monkeypatch.setattr(state, "list_jobs", list_jobs)
+    hook = connect(monkeypatch, emulator)
+    jobs = hook.list_jobs(deployment_id)
+    assert len(jobs) == listed == len({job.job_id for job in jobs})
+    assert emulator.request_counts()["ListJobs"] <= listed // 3 + 2
+
+
+def test_job_pages_are_bounded_when_new_jobs_never_end(monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator) -> None:
+    counter = iter(range(10**6))
+
+    def endless(*args: Any, page_index: int, page_size: int, **kwargs: Any) -> Page:
+        items = [{"jobId": f"endless-{next(counter)}", "deploymentId": SEED["deploymentId"]} for _ in range(2)]
+        return Page(items=items, index=page_index, size=page_size, total=10**9)
+
+    monkeypatch.setattr(emulator.state, "list_jobs", endless)
+    monkeypatch.setattr(hook_module, "MAX_JOB_PAGES", 5)
+    hook = connect(monkeypatch, emulator)
+    with pytest.raises(VVPApiError, match=r"ListJobs of deployment .* still brought new jobs after 5 pages") as info:
+        hook.list_jobs(SEED["deploymentId"])
+    assert info.value.code == "InvalidResponse" and not info.value.retryable
+    assert emulator.request_counts()["ListJobs"] == 5

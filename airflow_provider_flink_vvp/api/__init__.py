@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         VVPConfigurationError,
         VVPConnectionError,
         VVPError,
+        VVPOutcomeUnknownError,
     )
     from airflow_provider_flink_vvp.api.models import (
         JOB_STATUSES,
@@ -35,6 +36,7 @@ _MODULE_OF = {
     "VVPConfigurationError": "errors",
     "VVPConnectionError": "errors",
     "VVPError": "errors",
+    "VVPOutcomeUnknownError": "errors",
     "JOB_STATUSES": "models",
     "JOB_SUMMARY_STATES": "models",
     "TERMINAL_JOB_STATUSES": "models",
@@ -65,6 +67,7 @@ __all__ = [
     "VVPConfigurationError",
     "VVPConnectionError",
     "VVPError",
+    "VVPOutcomeUnknownError",
 ]
 
 

@@ -6,6 +6,8 @@ THROTTLING_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api"}
 # Refused at the gateway, before the operation ran: safe to repeat even for a start or a stop.
 REFUSED_BEFORE_RUNNING_CODES = THROTTLING_CODES | {"SignatureNonceUsed"}
 RETRYABLE_CODES = REFUSED_BEFORE_RUNNING_CODES | {"ServiceUnavailable", "InternalError"}
+# Too Many Requests: a refusal before running, whatever the body says.
+THROTTLED_STATUS = 429
 
 _HINTS = {
     "SignatureDoesNotMatch": "The AccessKey Secret does not belong to this AccessKey ID: check the connection's "
@@ -42,7 +44,7 @@ class VVPApiError(VVPError):
     :param request_id: the request ID to quote to Alibaba Cloud support.
     :param http_status: the HTTP status of the response.
     :param action: the API action that was called, for the permission hint.
-    :param retry_after: seconds the server asked to wait (``x-acs-retry-after``), if it did.
+    :param retry_after: seconds the server asked to wait (``x-acs-retry-after`` or ``Retry-After``), if it did.
     """
 
     def __init__(
@@ -64,12 +66,17 @@ class VVPApiError(VVPError):
         super().__init__(self._text())
 
     @property
+    def throttled(self) -> bool:
+        """The service refused the request for its rate: a throttling code, or HTTP 429."""
+        return self.code in THROTTLING_CODES or self.http_status == THROTTLED_STATUS
+
+    @property
     def retryable(self) -> bool:  # type: ignore[override]
-        return self.code in RETRYABLE_CODES or self.http_status >= 500
+        return self.throttled or self.code in RETRYABLE_CODES or self.http_status >= 500
 
     @property
     def maybe_ran(self) -> bool:  # type: ignore[override]
-        return self.http_status >= 500 and self.code not in REFUSED_BEFORE_RUNNING_CODES
+        return self.http_status >= 500 and not self.throttled and self.code not in REFUSED_BEFORE_RUNNING_CODES
 
     @property
     def hint(self) -> str | None:
@@ -89,16 +96,27 @@ class VVPApiError(VVPError):
 
 
 class VVPConnectionError(VVPError):
-    """The request did not get an answer: connection refused or reset, or no response within the timeout.
+    """The request got no whole answer: connection refused or reset, a broken or late answer, a TLS failure.
 
     :param sent: whether the request may have reached the service (False when the connection was never made).
+    :param retryable: False for what no repeat heals, such as a TLS certificate the client does not trust.
+    """
+
+    def __init__(self, message: str, *, sent: bool, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_ran = sent
+        self.retryable = retryable
+
+
+class VVPOutcomeUnknownError(VVPError):
+    """A start or a stop may have run: its answer was lost and the check of its effect failed too.
+
+    It is not sent again within the call. Retryable: a later look at the deployment's jobs (or the
+    job) tells whether it ran.
     """
 
     retryable = True
-
-    def __init__(self, message: str, *, sent: bool) -> None:
-        super().__init__(message)
-        self.maybe_ran = sent
+    maybe_ran = True
 
 
 class VVPConfigurationError(VVPError, ValueError):

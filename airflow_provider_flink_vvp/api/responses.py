@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -13,7 +16,8 @@ from airflow_provider_flink_vvp.api.models import MAX_LONG, describe_value
 
 T = TypeVar("T")
 
-RETRY_AFTER_HEADER = "x-acs-retry-after"
+RETRY_AFTER_HEADER = "x-acs-retry-after"  # milliseconds
+STANDARD_RETRY_AFTER_HEADER = "retry-after"  # seconds, or an HTTP date
 _SNIPPET_CHARS = 200
 # What a model raises for data that is not the API's shape.
 _MALFORMED = (KeyError, TypeError, ValueError)
@@ -36,7 +40,7 @@ def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, acti
     ``success`` is the truth: HTTP 200 with ``success: false`` is an error. ``headers`` must
     look names up case-insensitively (requests' and httpx's headers do).
     """
-    retry_after = _retry_after_seconds(headers.get(RETRY_AFTER_HEADER))
+    retry_after = retry_after_seconds(headers)
 
     def error(code: str, message: str, request_id: str | None, http_status: int = status) -> VVPApiError:
         return VVPApiError(
@@ -78,7 +82,8 @@ def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, acti
         _unquote(document.get("errorCode")) or _fallback_code(status),
         _unquote(document.get("errorMessage")) or "the service gave no error message",
         request_id,
-        http_code if type(http_code) is int and 100 <= http_code <= 599 else status,
+        # A 5xx stays a 5xx (retried, and maybe run) whatever code the envelope claims.
+        http_code if type(http_code) is int and 100 <= http_code <= 599 and status < 500 else status,
     )
 
 
@@ -191,12 +196,36 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """The wait the server asked for, in seconds: ``x-acs-retry-after`` (milliseconds), else the standard
+    ``Retry-After`` (seconds, or an HTTP date); None when neither is there or readable. Not capped here.
+
+    :param now: the epoch time an HTTP date is measured from; the current time by default.
+    """
+    acs = _finite(headers.get(RETRY_AFTER_HEADER))
+    if acs is not None:
+        return max(0.0, acs / 1000)
+    value = headers.get(STANDARD_RETRY_AFTER_HEADER)
+    if not value:
+        return None
+    seconds = _finite(value)
+    if seconds is None:
+        try:
+            date = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if date.tzinfo is None:  # an HTTP date is GMT even when it does not say so
+            date = date.replace(tzinfo=datetime.UTC)
+        seconds = date.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds)
+
+
+def _finite(value: str | None) -> float | None:
     try:
-        seconds = float(value) / 1000 if value else None
+        number = float(value) if value else None
     except ValueError:
         return None
-    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _unquote(value: Any) -> str:

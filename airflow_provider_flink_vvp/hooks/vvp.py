@@ -34,6 +34,8 @@ ENV_SECURITY_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105
 # The Airflow UI may save form fields under this prefix; a plain name wins over a prefixed one.
 _FORM_FIELD_PREFIX = "extra__flink_vvp__"
 _REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
+# ListJobs pages read at most: 100,000 jobs at 100 a page, far more than a deployment keeps.
+MAX_JOB_PAGES = 1000
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,8 @@ class FlinkVVPHook(BaseHook):
     (for triggers). Both sign, retry and parse the same way.
 
     :param flink_vvp_conn_id: the Airflow connection of type ``flink_vvp``.
-    :param timeout: seconds to wait for each request; overrides the connection's extra ``timeout``.
+    :param timeout: seconds one attempt may take (connecting, sending, the whole answer); overrides the
+        connection's extra ``timeout``.
     :param retry_limit: attempts per call, the first included; overrides the extra ``retry_limit``.
     :param retry_delay: seconds before the first retry; overrides the extra ``retry_delay``.
     """
@@ -363,11 +366,15 @@ class FlinkVVPHook(BaseHook):
     async def astop_job(
         self, job_id: str, *, stop_strategy: str = "NONE", namespace: str | None = None, workspace: str | None = None
     ) -> Job:
-        """Async :meth:`stop_job` (for a trigger's ``on_kill``); it is repeated only when surely not sent."""
+        """Async :meth:`stop_job` (for a trigger's ``on_kill``), with the same check before a second stop."""
         operation = (await self.aget_config()).operation(
             operations.stop_job, namespace, workspace, job_id=job_id, stop_strategy=stop_strategy
         )
-        return await (await self.aget_conn()).call(operation)
+
+        async def stopping_meanwhile() -> Job | None:
+            return _stopping(await self.aget_job(job_id, namespace=namespace, workspace=workspace))
+
+        return await (await self.aget_conn()).call_or_confirm(operation, stopping_meanwhile)
 
     def get_deployment(
         self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None
@@ -382,24 +389,34 @@ class FlinkVVPHook(BaseHook):
         return self.get_conn().call(operation)
 
     def list_jobs(self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None) -> list[Job]:
-        """Every job of a deployment, all pages (ListJobs).
+        """Every job of a deployment, all pages (ListJobs), each job once.
+
+        The pages end with the first that brings no job not seen before, whatever ``totalSize`` says,
+        and after :data:`MAX_JOB_PAGES` at most.
 
         :param deployment_id: the deployment's ID.
         :param namespace: the namespace; defaults to the connection's.
         :param workspace: the workspace ID; defaults to the connection's.
         """
-        jobs: list[Job] = []
-        page_index = 1
-        while True:
+        jobs: dict[str, Job] = {}
+        for page_index in range(1, MAX_JOB_PAGES + 1):
             page = self.get_conn().call(
                 self.config.operation(
                     operations.list_jobs, namespace, workspace, deployment_id=deployment_id, page_index=page_index
                 )
             )
-            jobs.extend(page.items)
-            if not page.items or len(jobs) >= page.total_size:
-                return jobs
-            page_index += 1
+            new = {job.job_id: job for job in page.items if job.job_id not in jobs}
+            jobs.update(new)
+            if not new or len(jobs) >= page.total_size:
+                return list(jobs.values())
+        raise VVPApiError(
+            code="InvalidResponse",
+            message=f"ListJobs of deployment {deployment_id!r} still brought new jobs after {MAX_JOB_PAGES} pages "
+            f"({len(jobs)} jobs): check that the endpoint is the VVP OpenAPI",
+            request_id=None,
+            http_status=200,
+            action="ListJobs",
+        )
 
     def start_job(
         self,
@@ -415,7 +432,9 @@ class FlinkVVPHook(BaseHook):
         """Start a job of the deployment (StartJobWithParams); one call never starts two jobs.
 
         When the answer to the start is lost, the deployment's jobs are read again: a job that was
-        not there before is the one this call started, and the start is not sent again.
+        not there before is the one this call started, and the start is not sent again. When that
+        reading fails too, :class:`~.api.errors.VVPOutcomeUnknownError` (retryable) ends the call
+        without a second start.
 
         :param deployment_id: the deployment's ID.
         :param namespace: the namespace; defaults to the connection's.
@@ -463,8 +482,7 @@ class FlinkVVPHook(BaseHook):
         )
 
         def stopping_meanwhile() -> Job | None:
-            job = self.get_job(job_id, namespace=namespace, workspace=workspace)
-            return None if job.is_active else job
+            return _stopping(self.get_job(job_id, namespace=namespace, workspace=workspace))
 
         return self.get_conn().call_or_confirm(operation, stopping_meanwhile)
 
@@ -500,6 +518,11 @@ class FlinkVVPHook(BaseHook):
         )
         _mask_secrets(config.client.credentials)
         return config
+
+
+def _stopping(job: Job) -> Job | None:
+    """The job if a stop took effect (it is no longer starting or running), else None: the stop is sent again."""
+    return None if job.is_active else job
 
 
 def newest_deployment(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:

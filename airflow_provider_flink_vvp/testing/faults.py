@@ -22,10 +22,18 @@ class FaultKind(StrEnum):
     DROP = "drop"  # the connection closes without an answer
     HTML = "html"  # 502 text/html, as from a load balancer
     LATENCY = "latency"  # the answer comes late, but comes
+    # Queued only: the request is served, then its answer misbehaves on the wire.
+    DRIP = "drip"  # the body comes one byte every latency_ms (100 ms by default)
+    RESET = "reset"  # half the body, then a TCP reset
+    SHORT_BODY = "short_body"  # the connection closes before the body reaches its Content-Length
+    BAD_GZIP = "bad_gzip"  # Content-Encoding gzip over bytes that are not gzip
+    TOO_MANY_REQUESTS = "too_many_requests"  # 429 text/plain with Retry-After (seconds), as from a proxy
 
 
 # The kinds that end a request; a drawn rate picks at most one of them.
 FAILURE_KINDS = (FaultKind.THROTTLE, FaultKind.UNAVAILABLE, FaultKind.INTERNAL_ERROR, FaultKind.DROP, FaultKind.HTML)
+# The kinds that spoil the delivery of an answer the emulator did compute (the operation ran).
+DELIVERY_KINDS = (FaultKind.DRIP, FaultKind.RESET, FaultKind.SHORT_BODY, FaultKind.BAD_GZIP)
 
 
 @dataclass(frozen=True)

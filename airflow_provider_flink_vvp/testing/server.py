@@ -10,20 +10,21 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
 from airflow_provider_flink_vvp.api.operations import MAX_PAGE_SIZE, NAMESPACES_PATH
 from airflow_provider_flink_vvp.testing.auth import AuthError, SignatureVerifier
-from airflow_provider_flink_vvp.testing.faults import Fault, FaultInjector, FaultKind
+from airflow_provider_flink_vvp.testing.faults import DELIVERY_KINDS, Fault, FaultInjector, FaultKind
 from airflow_provider_flink_vvp.testing.state import (
     ConflictError,
     EmulatorState,
@@ -76,9 +77,12 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
+    """An answer; ``delivery`` is a fault that spoils how it goes on the wire."""
+
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    delivery: Fault | None = None
 
 
 class GatewayError(Exception):
@@ -255,13 +259,20 @@ class VVPApplication:
         """The answer to ``request``, or None when a fault drops the connection."""
         request_id = _request_id()
         action = self._count(request.header("x-acs-action"))
+        delivery: Fault | None = None
         for fault in self.faults.faults_for(action):
             if fault.kind is FaultKind.LATENCY:
                 time.sleep(fault.latency_ms / 1000)
             elif fault.kind is FaultKind.DROP:
                 return None
+            elif fault.kind in DELIVERY_KINDS:
+                delivery = fault
             else:
                 return _fault_response(fault, request_id)
+        response = self._served(request, request_id)
+        return response if delivery is None else replace(response, delivery=delivery)
+
+    def _served(self, request: Request, request_id: str) -> Response:
         try:
             return self._answer(request, request_id)
         except GatewayError as exc:
@@ -363,6 +374,10 @@ def _gateway_response(error: GatewayError, request_id: str) -> Response:
 def _fault_response(fault: Fault, request_id: str) -> Response:
     if fault.kind is FaultKind.HTML:
         return Response(502, _HTML_PAGE, {"content-type": "text/html"})
+    if fault.kind is FaultKind.TOO_MANY_REQUESTS:
+        # Fractional seconds, so that tests stay quick; real servers send whole ones.
+        retry_after = f"{fault.retry_after_ms / 1000:g}"
+        return Response(429, b"Too Many Requests", {"content-type": "text/plain", "retry-after": retry_after})
     status, code, message = _GATEWAY_FAULTS[fault.kind]
     headers = {"x-acs-retry-after": str(fault.retry_after_ms)} if fault.kind is FaultKind.THROTTLE else {}
     return _gateway_response(GatewayError(status, code, message, headers), request_id)
@@ -448,12 +463,35 @@ class _Handler(BaseHTTPRequestHandler):
         if response is None:
             self.close_connection = True
             return
+        body, kind = response.body, response.delivery.kind if response.delivery else None
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        self.send_header("content-length", str(len(response.body)))
+        if kind is FaultKind.BAD_GZIP:
+            body = b"\x1f\x8b\x08\x00 not gzip at all " + body
+            self.send_header("content-encoding", "gzip")
+        self.send_header("content-length", str(len(body) + (100 if kind is FaultKind.SHORT_BODY else 0)))
         self.end_headers()
-        self.wfile.write(response.body)
+        if response.delivery is None or kind is FaultKind.BAD_GZIP:
+            self.wfile.write(body)
+            return
+        self.close_connection = True
+        self._deliver_badly(body, response.delivery)
+
+    def _deliver_badly(self, body: bytes, fault: Fault) -> None:
+        if fault.kind is FaultKind.DRIP:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep((fault.latency_ms or 100) / 1000)
+        elif fault.kind is FaultKind.RESET:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            # Linger 0: closing sends a TCP reset instead of an orderly end.
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.request.close()
+        else:  # SHORT_BODY: the whole body, though the Content-Length promised more
+            self.wfile.write(body)
 
     def _respond(self, application: VVPApplication) -> Response | None:
         action = self.headers.get("x-acs-action")
