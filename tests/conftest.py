@@ -203,3 +203,20 @@ def make_context() -> MakeContext:
         return {"ti": FakeTaskInstance(try_number, max_tries), "task_state_store": store}
 
     return context
+
+
+def fail_after(monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, action: str, then: str, failures: int) -> None:
+    """Once the next request of ``action`` arrives, the next ``failures`` requests of ``then`` get a 503."""
+    from airflow_provider_flink_vvp.testing import Fault, FaultKind
+
+    faults = emulator.faults
+    meet = faults.faults_for
+    # The emulator may be shared by earlier tests: count from now.
+    first = emulator.request_counts().get(action, 0) + 1
+
+    def faults_for(requested: str) -> list[Fault]:
+        if requested == action and emulator.request_counts().get(action, 0) == first:
+            faults.enqueue(*[Fault(FaultKind.UNAVAILABLE, action=then)] * failures)
+        return meet(requested)
+
+    monkeypatch.setattr(faults, "faults_for", faults_for)

@@ -23,6 +23,7 @@ from airflow_provider_flink_vvp.hooks import vvp as hook_module
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import EmulatorState, Fault, FaultKind, JobDurations, ManualClock, VVPEmulator
 from airflow_provider_flink_vvp.testing.state import Page
+from tests.conftest import fail_after
 
 SEED = json.loads((Path(__file__).parent / "data" / "GetDeploymentsByName.response.json").read_text())["data"][0]
 ACCESS_KEY_ID, SECRET = "hook-tests-key", "hook-tests-secret"
@@ -187,19 +188,6 @@ async def test_async_path_against_the_emulator(monkeypatch: pytest.MonkeyPatch, 
     finally:
         await hook.aclose()
     assert emulator.request_counts()["GetDeploymentsByName"] == 3
-
-
-def fail_after(monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, action: str, then: str, failures: int) -> None:
-    """Once the first request of ``action`` arrives, the next ``failures`` requests of ``then`` get a 503."""
-    faults = emulator.faults
-    meet = faults.faults_for
-
-    def faults_for(requested: str) -> list[Fault]:
-        if requested == action and emulator.request_counts().get(action, 0) == 1:
-            faults.enqueue(*[Fault(FaultKind.UNAVAILABLE, action=then)] * failures)
-        return meet(requested)
-
-    monkeypatch.setattr(faults, "faults_for", faults_for)
 
 
 # The start's lost answer, whether it ran, how many confirming ListJobs fail (the hook makes 2 attempts a call).

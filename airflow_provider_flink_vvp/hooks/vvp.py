@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -428,6 +428,7 @@ class FlinkVVPHook(BaseHook):
         savepoint_id: str | None = None,
         allow_non_restored_state: bool | None = None,
         local_variables: Mapping[str, str] | None = None,
+        jobs_before: Collection[str] | None = None,
     ) -> Job:
         """Start a job of the deployment (StartJobWithParams); one call never starts two jobs.
 
@@ -443,6 +444,8 @@ class FlinkVVPHook(BaseHook):
         :param savepoint_id: the savepoint to restore with FROM_SAVEPOINT.
         :param allow_non_restored_state: skip state that cannot be mapped to the new job graph.
         :param local_variables: values for the deployment's ``${name}`` variables.
+        :param jobs_before: the IDs of the deployment's jobs before this start, when the caller has read them
+            (ListJobs); read here when None.
         """
         operation = self.config.operation(
             operations.start_job_with_params,
@@ -454,7 +457,11 @@ class FlinkVVPHook(BaseHook):
             allow_non_restored_state=allow_non_restored_state,
             local_variables=local_variables,
         )
-        known = {job.job_id for job in self.list_jobs(deployment_id, namespace=namespace, workspace=workspace)}
+        if jobs_before is None:
+            jobs_before = [
+                job.job_id for job in self.list_jobs(deployment_id, namespace=namespace, workspace=workspace)
+            ]
+        known = set(jobs_before)
 
         def started_meanwhile() -> Job | None:
             jobs = self.list_jobs(deployment_id, namespace=namespace, workspace=workspace)

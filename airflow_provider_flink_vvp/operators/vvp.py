@@ -270,13 +270,26 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
         return _WAIT_TARGETS[self.wait_for]
 
     def _started_earlier(self, context: Context) -> Job | None:
-        """The job an earlier try of this task started, if any; a cleared task has none."""
+        """The job an earlier try of this task started, if any; a cleared task has none.
+
+        An earlier try whose start may have run without telling (its answer and the check of it were lost)
+        left the deployment's jobs as they were before that start: a job not among them is this task's.
+        """
         stored = TaskState(self, context).get(STARTED_JOB_STATE_KEY)
         if stored is None:
             return None
-        return self.hook.get_job(str(stored["job_id"]), namespace=self.namespace, workspace=self.workspace)
+        if "job_id" in stored:
+            return self.hook.get_job(str(stored["job_id"]), namespace=self.namespace, workspace=self.workspace)
+        before = set(stored["jobs_before"])
+        jobs = self.hook.list_jobs(str(stored["deployment_id"]), namespace=self.namespace, workspace=self.workspace)
+        return next((job for job in jobs if job.job_id not in before), None)
 
     def _start(self, context: Context, deployment_id: str, targets: Sequence[str]) -> str:
+        state = TaskState(self, context)
+        jobs = self.hook.list_jobs(deployment_id, namespace=self.namespace, workspace=self.workspace)
+        jobs_before = [job.job_id for job in jobs]
+        # Kept before the start is sent: should its outcome be lost, a retry tells this task's job by it.
+        state.set(STARTED_JOB_STATE_KEY, {"deployment_id": deployment_id, "jobs_before": jobs_before})
         job = self.hook.start_job(
             deployment_id,
             namespace=self.namespace,
@@ -285,8 +298,9 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
             savepoint_id=self.savepoint_id or None,
             allow_non_restored_state=self.allow_non_restored_state,
             local_variables=self.local_variables,
+            jobs_before=jobs_before,
         )
-        TaskState(self, context).set(STARTED_JOB_STATE_KEY, {"job_id": job.job_id})
+        state.set(STARTED_JOB_STATE_KEY, {"job_id": job.job_id})
         self.log.info(
             "Started job %s of deployment %s (restore strategy %s)", job.job_id, deployment_id, self.restore_strategy
         )

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-from airflow_provider_flink_vvp.testing import VVPEmulator
-from tests.conftest import AddDeployment, add_job
+from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
+from tests.conftest import AddDeployment, add_job, fail_after
 from tests.dag_tests.conftest import RunDag
 from tests.dag_tests.test_dags import console_url
 
@@ -241,3 +241,27 @@ def test_execution_timeout_ends_the_wait_and_stops_the_job_the_task_started(
     assert time.monotonic() - started < 15, "execution_timeout (2 s), not the task's timeout (20 s), ended the wait"
     assert statuses(deployment_id)[0] in ("CANCELLING", "CANCELLED")
     assert "AirflowTaskTimeout" in result.output
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+def test_a_start_whose_outcome_was_lost_is_sent_once_and_the_retry_takes_its_job_back(
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment_id = add_deployment("nightly")
+    starts_before = vvp_emulator.request_counts().get("StartJobWithParams", 0)
+    # The start runs but its answer breaks off; the ListJobs that would confirm it gets a 503.
+    vvp_emulator.inject(Fault(FaultKind.RESET, action="StartJobWithParams"))
+    fail_after(monkeypatch, vvp_emulator, "StartJobWithParams", "ListJobs", 1)
+
+    result = run_dag(f"flink_vvp_job_start_outcome_unknown_{mode}", deployment_name="nightly")
+
+    assert (result.state, result.tries_of("start")) == ("success", 2)
+    assert vvp_emulator.request_counts()["StartJobWithParams"] == starts_before + 1
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    assert job.status == "RUNNING"
+    assert result.xcom("start") == job.job_id
+    assert "VVPOutcomeUnknownError" in result.output

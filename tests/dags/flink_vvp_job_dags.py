@@ -111,3 +111,16 @@ for mode in WAIT_MODES:
             poll_interval=timedelta(seconds=0.2),
             timeout=timedelta(seconds=20),
         )
+
+    # The first try's start may have run but nothing says so (its answer and the check of it are lost);
+    # the retry must take that job back, though if_running="fail" would refuse any other active job.
+    with dag(f"flink_vvp_job_start_outcome_unknown_{mode}", deployment_name="nightly"):
+        FlinkVVPStartJobOperator(
+            task_id="start",
+            deployment_name="{{ params.deployment_name }}",
+            if_running="fail",
+            deferrable=mode == "deferrable",
+            retries=1,
+            retry_delay=timedelta(0),
+            **FAST,
+        )
