@@ -12,14 +12,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.decisions import JobDecision, Outcome, decide_job, job_timeout_message, keeps_waiting
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
@@ -86,12 +86,12 @@ class FlinkVVPBaseOperator(BaseOperator):
         A timeout fails a sensor without retries (AirflowSensorTimeout) and leaves an operator to its
         retries, which find the job again instead of starting another.
         """
-        from airflow.sdk import BaseSensorOperator
-        from airflow.sdk.exceptions import (
+        from airflow.providers.common.compat.sdk import (
             AirflowException,
             AirflowFailException,
             AirflowSensorTimeout,
             AirflowSkipException,
+            BaseSensorOperator,
         )
 
         if self.soft_fail:

@@ -7,7 +7,7 @@ import sys
 import uuid
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.links.vvp import FlinkVVPDeploymentLink

@@ -7,8 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
+from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.decisions import (
@@ -23,7 +22,7 @@ from airflow_provider_flink_vvp.links.vvp import FlinkVVPDeploymentLink
 from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, FlinkVVPJobWaitOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 #: The task state store key of the baseline (see :class:`FlinkVVPJobSummarySensor`).
 BASELINE_STATE_KEY = "flink_vvp_job_summary_baseline"
