@@ -58,8 +58,11 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
     """
 
     def run(dag_id: str, **conf: Any) -> DagRunResult:
-        from airflow.dag_processing.dagbag import DagBag
-        from airflow.models.dagbag import DBDagBag
+        try:  # Airflow 3.2+
+            from airflow.dag_processing.dagbag import DagBag
+        except ImportError:
+            from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+        from airflow.models.serialized_dag import SerializedDagModel
         from airflow.models.taskreschedule import TaskReschedule
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
@@ -72,7 +75,7 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
         with create_session() as session:
             instances = dag_run.get_task_instances(session=session)
             xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_id)).all()
-            serialized = DBDagBag().get_dag_for_run(dag_run, session=session)
+            serialized = SerializedDagModel.get_dag(dag_id, session=session)
             assert serialized is not None
             links = {
                 (ti.task_id, ti.map_index): {
