@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import types
+from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
 
@@ -15,13 +19,25 @@ DECLARATIVE_FORM = Version(version("apache-airflow-core")) >= Version("3.2.0.dev
 
 
 @pytest.fixture(scope="module")
-def providers_manager() -> Any:
+def providers_manager() -> Iterator[Any]:
     from airflow.providers_manager import ProvidersManager
 
     manager = ProvidersManager()
-    if not DECLARATIVE_FORM:
-        assert "flink_vvp" in manager.hooks  # imports the hooks, which fills in their forms, as the UI does
-    return manager
+    if DECLARATIVE_FORM:
+        yield manager
+        return
+    # Before 3.2 Airflow reads the form from the hook's methods, and only where it can import wtforms (FAB's
+    # form library; its UI puts stand-ins in place of the fields): a stand-in module plays it when FAB is absent.
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if importlib.util.find_spec("wtforms") is None:
+            wtforms = types.ModuleType("wtforms")
+            for name in ("BooleanField", "IntegerField", "PasswordField", "StringField"):
+                setattr(wtforms, name, type(name, (), {}))
+            monkeypatch.setitem(sys.modules, "wtforms", wtforms)
+        manager._cleanup()  # forget hooks imported without it, as the UI does
+        assert manager.hooks["flink_vvp"] is not None  # imports the hook, which fills in its form
+        yield manager
+    manager._cleanup()
 
 
 def _hooks() -> Any:
