@@ -106,8 +106,9 @@ def _test(session: nox.Session) -> None:
     session.run(
         "python",
         "-c",
-        "import importlib.metadata as m, airflow_provider_flink_vvp as p; "
-        f"[print(f'{{name}} {{m.version(name)}}') for name in {REPORTED!r}]; print('provider from', p.__file__)",
+        "import importlib.metadata, airflow_provider_flink_vvp\n"
+        f"for name in {REPORTED!r}:\n    print(name, importlib.metadata.version(name))\n"
+        "print('provider from', airflow_provider_flink_vvp.__file__)",
         env={"PYTHONSAFEPATH": "1"},
     )
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
