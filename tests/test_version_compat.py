@@ -51,7 +51,7 @@ INSTALLATIONS = {
     "common-compat without async connection helpers (< 1.21)": [
         ("airflow.providers.common.compat.connection", "get_async_extra_dejson"),
     ],
-    "and Airflow without async masking (< 3.3.2)": [
+    "and Airflow without async masking (< 3.3)": [
         ("airflow.providers.common.compat.connection", "get_async_extra_dejson"),
         ("airflow.sdk.log", "amask_secret"),
     ],

@@ -532,7 +532,7 @@ def _mask_secrets(credentials: Credentials) -> None:
 
 async def _amask_secrets(credentials: Credentials) -> None:
     """:func:`_mask_secrets` for the event loop: telling the supervisor is a blocking round trip."""
-    try:  # Airflow 3.3.2+ tells it asynchronously
+    try:  # Airflow 3.3+ tells it asynchronously
         from airflow.sdk.log import amask_secret
     except ImportError:  # a worker thread may block on it
         await asyncio.to_thread(_mask_secrets, credentials)
