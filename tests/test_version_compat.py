@@ -7,11 +7,13 @@ differences are checked in test_provider_info.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from airflow_provider_flink_vvp.hooks.vvp import ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, FlinkVVPHook
 from tests.conftest import VVP_WORKSPACE
@@ -21,24 +23,31 @@ TOKEN = "tests-sts-token-0123456789"
 
 
 class RecordingSupervisor:
-    """Stands in for the supervisor a triggerer's runner talks to: records what it was sent, and from where.
+    """Stands in for a triggerer's line to its supervisor, as Airflow 3.0 and 3.1 have it; records what it gets.
 
-    A blocking ``send`` from the event loop's thread stalls every trigger of the triggerer (and, while
-    another request is in flight, raises ``DeadlockImminentError`` on Airflow 3.3.2+).
+    ``send`` runs ``asend`` on the triggerer's event loop through asgiref's ``async_to_sync``, which finds
+    that loop only from a ``sync_to_async`` thread (from any other thread it runs a loop of its own, where
+    the real line does not work). A blocking ``send`` from the loop's own thread stalls every trigger of
+    the triggerer (and raises ``DeadlockImminentError`` on Airflow 3.3.2+).
     """
 
-    def __init__(self) -> None:
-        self.loop_thread: int | None = None
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.loop_thread = threading.get_ident()
         self.masked: list[Any] = []
         self.sent_from_loop: list[str] = []
+        self.sent_on_another_loop: list[str] = []
 
-    def send(self, msg: Any) -> None:
+    def send(self, msg: Any) -> Any:
         if threading.get_ident() == self.loop_thread:
             self.sent_from_loop.append(type(msg).__name__)
-        self._record(msg)
+            return self._record(msg)
+        return async_to_sync(self.asend)(msg)
 
-    async def asend(self, msg: Any) -> None:
-        self._record(msg)
+    async def asend(self, msg: Any) -> Any:
+        if asyncio.get_running_loop() is not self.loop:
+            self.sent_on_another_loop.append(type(msg).__name__)
+        return self._record(msg)
 
     def _record(self, msg: Any) -> None:
         if type(msg).__name__ == "MaskSecret":
@@ -89,8 +98,7 @@ async def test_a_trigger_reads_the_connection_without_blocking_the_event_loop_an
     monkeypatch.setenv("AIRFLOW_CONN_FLINK_VVP_COMPAT", json.dumps(connection))
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    supervisor = RecordingSupervisor()
-    supervisor.loop_thread = threading.get_ident()
+    supervisor = RecordingSupervisor(asyncio.get_running_loop())
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
 
     config = await FlinkVVPHook("flink_vvp_compat").aget_config()
@@ -98,6 +106,7 @@ async def test_a_trigger_reads_the_connection_without_blocking_the_event_loop_an
     assert config.client.credentials.access_key_secret == SECRET
     assert config.namespace == "ns"
     assert supervisor.sent_from_loop == []
+    assert supervisor.sent_on_another_loop == []
     for secret in secrets:
         assert secret in supervisor.masked
         assert secret not in str(redact(f"signed with {secret}"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -189,7 +188,9 @@ class FlinkVVPHook(BaseHook):
             try:  # common-compat 1.21+: the async connection API of each Airflow version
                 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
             except ImportError:  # older common-compat: the synchronous lookup, in a worker thread
-                conn, extra = await asyncio.to_thread(self._connection_and_extra)
+                from asgiref.sync import sync_to_async
+
+                conn, extra = await sync_to_async(self._connection_and_extra)()
             else:
                 conn = await get_async_connection(self.flink_vvp_conn_id, hook=self)
                 extra = await get_async_extra_dejson(conn)
@@ -531,11 +532,17 @@ def _mask_secrets(credentials: Credentials) -> None:
 
 
 async def _amask_secrets(credentials: Credentials) -> None:
-    """:func:`_mask_secrets` for the event loop: telling the supervisor is a blocking round trip."""
+    """:func:`_mask_secrets` for the event loop: telling the supervisor is a blocking round trip.
+
+    The worker thread is asgiref's, as Airflow's own: the triggerer of Airflow 3.0 and 3.1 sends to the
+    supervisor with ``async_to_sync``, which gets back to the triggerer's event loop only from there.
+    """
     try:  # Airflow 3.3+ tells it asynchronously
         from airflow.sdk.log import amask_secret
-    except ImportError:  # a worker thread may block on it
-        await asyncio.to_thread(_mask_secrets, credentials)
+    except ImportError:
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(_mask_secrets)(credentials)
         return
     for secret in _secrets_of(credentials):
         await amask_secret(secret)
