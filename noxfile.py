@@ -9,9 +9,9 @@ Each ``airflow`` leg stands for one Airflow release as a managed service would i
 3. this provider's wheel (built, not editable) is installed with its ``test`` extra under those constraints
    from today's index, and pytest runs the unit, emulator and DAG-level suites from the source tree against it.
 
-The ``lowest`` leg installs the wheel with ``--resolution lowest-direct``: the lowest version that
-pyproject.toml declares of every direct dependency (Airflow, common-compat, requests, httpx, tenacity and
-the test tools), so a floor that is too low fails there.
+The ``lowest`` leg installs the wheel with ``--resolution lowest-direct`` and each runtime floor as a
+constraint: the lowest version that pyproject.toml declares of every direct dependency (Airflow,
+common-compat, requests, httpx, tenacity and the test tools), so a floor that is too low fails there.
 
 The test tools (pytest, its plugins, ruff, mypy) are installed in the same step as Airflow, under the
 same constraints: none of them is pinned by an Airflow constraints file and the ones they share
@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 
 import nox
+from packaging.requirements import Requirement
 
 PYTHON = "3.11"
 #: One leg per release: the release and the day after it was published on PyPI, the date up to which
@@ -88,8 +90,35 @@ def airflow(session: nox.Session, airflow: str) -> None:
 @nox.session(python=PYTHON)
 def lowest(session: nox.Session) -> None:
     """pytest with the lowest declared version of every direct dependency."""
-    session.install("--resolution", "lowest-direct", _wheel(session))
+    # uv lowers only the requirements it is given, not a wheel's own: so pyproject.toml's, with the wheel.
+    # It leaves Airflow's own provider dependencies at their newest, whose common-compat floor is higher
+    # than ours: the floors are constraints too, so that an uninstallable floor fails here.
+    floors = os.path.join(session.create_tmp(), "floors.txt")
+    with open(floors, "w") as file:
+        file.writelines(f"{name}=={floor}.*\n" for name, floor in _declared_floors())
+    session.install(
+        "--resolution",
+        "lowest-direct",
+        "--constraint",
+        floors,
+        "-r",
+        "pyproject.toml",
+        "--extra",
+        "test",
+        _wheel(session),
+    )
     _test(session)
+
+
+def _declared_floors() -> list[tuple[str, str]]:
+    """Each runtime dependency of pyproject.toml and its ``>=`` version."""
+    with open("pyproject.toml", "rb") as file:
+        dependencies = tomllib.load(file)["project"]["dependencies"]
+    floors = []
+    for requirement in map(Requirement, dependencies):
+        (floor,) = (spec.version for spec in requirement.specifier if spec.operator == ">=")
+        floors.append((requirement.name, floor))
+    return floors
 
 
 def _wheel(session: nox.Session) -> str:
