@@ -80,7 +80,10 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
             instances = dag_run.get_task_instances(session=session)
             xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_id)).all()
             serialized = SerializedDagModel.get_dag(dag_id, session=session)
-            assert serialized is not None
+            if serialized is None:  # Airflow 3.0.0's dag.test() keeps the serialized DAG in memory
+                from airflow.serialization.serialized_objects import SerializedDAG
+
+                serialized = SerializedDAG.deserialize_dag(SerializedDAG.serialize_dag(dag))
             links = {
                 (ti.task_id, ti.map_index): {
                     name: serialized.get_task(ti.task_id).get_extra_links(ti, name)
