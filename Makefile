@@ -37,7 +37,8 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
 
-# The test suite on the oldest supported and on the latest Airflow (nox with uv).
+# The test suite on each Airflow release from 3.0 to the newest pre-release, under that release's
+# constraints, and on the lowest declared dependencies (nox with uv, one leg after the other; see noxfile.py).
 versions: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python 'nox>=2025.5'
 	$(BIN)/nox

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.links.vvp import FlinkVVPDeploymentLink

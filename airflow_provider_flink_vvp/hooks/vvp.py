@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPApiError, VVPConfigurationError, VVPError
@@ -188,6 +188,14 @@ class FlinkVVPHook(BaseHook):
     conn_type = "flink_vvp"
     hook_name = "Flink VVP (Alibaba Cloud Realtime Compute)"
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The provider info's ``ui-field-behaviour``, for Airflow before 3.2, which reads it from the hook."""
+        from airflow_provider_flink_vvp.get_provider_info import get_provider_info
+
+        (connection_type,) = get_provider_info()["connection-types"]
+        return {key.replace("-", "_"): value for key, value in connection_type["ui-field-behaviour"].items()}
+
     def __init__(
         self,
         flink_vvp_conn_id: str = default_conn_name,
@@ -207,16 +215,35 @@ class FlinkVVPHook(BaseHook):
     def config(self) -> HookConfig:
         """The connection's settings, read once per hook."""
         conn = self.get_connection(self.flink_vvp_conn_id)
-        return self._config(conn, conn.extra_dejson)
+        config = self._config(conn, conn.extra_dejson)
+        _mask_secrets(config.client.credentials)
+        return config
 
     async def aget_config(self) -> HookConfig:
-        """:attr:`config`, read the way Airflow 3's triggerer allows (no synchronous connection lookup)."""
-        if self._async_config is None:
-            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+        """:attr:`config`, read without blocking the event loop, as the triggerer requires.
 
-            conn = await get_async_connection(self.flink_vvp_conn_id, hook=self)
-            self._async_config = self._config(conn, await get_async_extra_dejson(conn))
+        Neither the connection lookup nor the masking of its secrets may make a synchronous call to
+        the supervisor on the loop: that blocks every trigger, and raises ``DeadlockImminentError``
+        while another call is in flight.
+        """
+        if self._async_config is None:
+            try:  # common-compat 1.21+: the async connection API of each Airflow version
+                from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+            except ImportError:  # older common-compat: the synchronous lookup, in a worker thread
+                from asgiref.sync import sync_to_async
+
+                conn, extra = await sync_to_async(self._connection_and_extra)()
+            else:
+                conn = await get_async_connection(self.flink_vvp_conn_id, hook=self)
+                extra = await get_async_extra_dejson(conn)
+            config = self._config(conn, extra)
+            await _amask_secrets(config.client.credentials)
+            self._async_config = config
         return self._async_config
+
+    def _connection_and_extra(self) -> tuple[Any, dict[str, Any]]:
+        conn = self.get_connection(self.flink_vvp_conn_id)
+        return conn, conn.extra_dejson
 
     def get_conn(self) -> VVPClient:
         """The hook's sync client; its session is reused across calls."""
@@ -513,7 +540,7 @@ class FlinkVVPHook(BaseHook):
         return VVPClient(self.config.client)
 
     def _config(self, conn: Any, extra: Mapping[str, Any]) -> HookConfig:
-        config = config_from_connection(
+        return config_from_connection(
             conn_id=self.flink_vvp_conn_id,
             host=conn.host,
             port=conn.port,
@@ -523,8 +550,6 @@ class FlinkVVPHook(BaseHook):
             environ=os.environ,
             overrides=self._overrides,
         )
-        _mask_secrets(config.client.credentials)
-        return config
 
 
 def _stopping(job: Job) -> Job | None:
@@ -609,8 +634,31 @@ def _stripped(value: str | None) -> str | None:
 def _mask_secrets(credentials: Credentials) -> None:
     # Airflow masks a connection's password itself; a secret from the environment or the
     # token from the extras must be registered too, so no log line can show them.
-    from airflow.sdk.log import mask_secret
+    try:  # Airflow 3.1+
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow 3.0
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
-    for secret in (credentials.access_key_secret, credentials.security_token):
-        if secret:
-            mask_secret(secret)
+    for secret in _secrets_of(credentials):
+        mask_secret(secret)
+
+
+async def _amask_secrets(credentials: Credentials) -> None:
+    """:func:`_mask_secrets` for the event loop: telling the supervisor is a blocking round trip.
+
+    The worker thread is asgiref's, as Airflow's own: the triggerer of Airflow 3.0 and 3.1 sends to the
+    supervisor with ``async_to_sync``, which gets back to the triggerer's event loop only from there.
+    """
+    try:  # Airflow 3.3+ tells it asynchronously
+        from airflow.sdk.log import amask_secret
+    except ImportError:
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(_mask_secrets)(credentials)
+        return
+    for secret in _secrets_of(credentials):
+        await amask_secret(secret)
+
+
+def _secrets_of(credentials: Credentials) -> list[str]:
+    return [secret for secret in (credentials.access_key_secret, credentials.security_token) if secret]

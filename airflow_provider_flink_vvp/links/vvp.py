@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseOperatorLink
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
 
 #: The XCom in which the operator and the sensor leave the console URL of the deployment.
 DEPLOYMENT_URL_XCOM_KEY = "deployment_url"
@@ -24,7 +23,7 @@ class FlinkVVPDeploymentLink(BaseOperatorLink):
     name = "Flink VVP deployment"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
+        from airflow.providers.common.compat.sdk import XCom
 
         url = XCom.get_value(ti_key=ti_key, key=DEPLOYMENT_URL_XCOM_KEY)
         return url if isinstance(url, str) else ""
