@@ -20,7 +20,7 @@ from airflow_provider_flink_vvp.decisions import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_flink_vvp.api.models import Deployment, Job
+    from airflow_provider_flink_vvp.api.models import Deployment
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 
@@ -230,8 +230,8 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     Transient API errors keep it polling until ``end_time``; an unknown job is an error.
 
     When the task is killed while deferred (marked failed or success, or cleared), Airflow calls
-    :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job (at most 2
-    attempts of 5 seconds, within the triggerer's ``on_kill_timeout``). A timeout event carries
+    :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job within
+    :data:`~.tasks.KILL_SECONDS` in all, well within the triggerer's ``on_kill_timeout``. A timeout event carries
     ``stop_strategy_on_kill``, so a task whose ``execution_timeout`` ended the wait stops its job too.
 
     :param job_id: the job's ID.
@@ -323,21 +323,10 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         """Stop the job when the task was killed while deferred, if asked to; log what became of it."""
         if self.stop_strategy_on_kill is None:
             return
-        from airflow_provider_flink_vvp.tasks import kill_hook, killed_job_report
+        from airflow_provider_flink_vvp.tasks import JobKill
 
         why = "The task was killed while deferred"
-        hook = kill_hook(self.flink_vvp_conn_id)
-        namespace, workspace = self.namespace, self.workspace
-        try:
-            await hook.astop_job(
-                self.job_id, stop_strategy=self.stop_strategy_on_kill, namespace=namespace, workspace=workspace
-            )
-            self.log.info("%s: stopped job %s (%s)", why, self.job_id, self.stop_strategy_on_kill)
-        except Exception as error:
-            try:
-                job: Job | None = await hook.aget_job(self.job_id, namespace=namespace, workspace=workspace)
-            except Exception:
-                job = None
-            self.log.log(*killed_job_report(why, self.job_id, job, error))
-        finally:
-            await hook.aclose()
+        kill = JobKill(
+            self.flink_vvp_conn_id, self.job_id, self.stop_strategy_on_kill, self.namespace, self.workspace, why
+        )
+        self.log.log(*await kill.arun())
