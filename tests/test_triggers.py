@@ -82,6 +82,7 @@ def test_serialize_round_trips_and_holds_no_secret(vvp_emulator: VVPEmulator) ->
         "failure_states",
         "baseline",
         "missing_deployment",
+        "first_look_at",
         "poll_interval",
         "end_time",
         "deferred_at",
@@ -369,7 +370,7 @@ async def test_no_deployment_at_the_first_look_ends_the_wait_unless_told_to_wait
         assert payload == {
             "status": "error",
             "message": f"No deployment named 'ordres' in namespace '{vvp_namespace}' of workspace 'ws-tests': check "
-            "the name, namespace and workspace. To wait for it, set missing_deployment='wait'.",
+            "the name, namespace and workspace. To wait for it to be created, set missing_deployment='wait'.",
         }
     else:
         assert payload is None
