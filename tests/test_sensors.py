@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-from airflow_provider_flink_vvp.sensors.vvp import BASELINE_STATE_KEY, FlinkVVPJobSummarySensor
+from airflow_provider_flink_vvp.sensors.vvp import BASELINE_STATE_KEY, FlinkVVPJobStatusSensor, FlinkVVPJobSummarySensor
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext, add_job, set_vvp_connection
@@ -525,3 +526,33 @@ def test_a_deferrable_sensor_whose_looks_go_unanswered_defers_after_three_and_it
 
     for trigger in (first_trigger, FlinkVVPJobSummaryTrigger(**kwargs)):
         assert_ends(lambda: look(trigger), deployment_id, ends)  # noqa: B023
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: sensor(),
+        lambda: FlinkVVPJobStatusSensor(task_id="wait", job_id="j-1"),
+    ],
+    ids=["job summary", "job status"],
+)
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(5, 5.0), (0.5, 0.5), (timedelta(minutes=2), 120.0), (timedelta(milliseconds=200), 0.2)]
+)
+def test_a_sensors_poll_interval_can_be_set_after_it_was_built_as_a_cluster_policy_would(
+    make: Any, value: float | timedelta, seconds: float
+) -> None:
+    waiting = make()
+
+    waiting.poll_interval = value
+
+    assert waiting.poll_interval == waiting.poke_interval == seconds
+
+
+@pytest.mark.parametrize("value", [0, -1, float("inf"), "30", None, timedelta(0)])
+def test_a_sensors_poll_interval_set_to_a_bad_value_is_refused_naming_it(value: Any) -> None:
+    waiting = sensor()
+
+    with pytest.raises(ValueError, match=r"poll_interval must be"):
+        waiting.poll_interval = value
+    assert waiting.poll_interval == 0.1, "left as it was"

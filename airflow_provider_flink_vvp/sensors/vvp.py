@@ -35,7 +35,22 @@ MISSING_DEPLOYMENT_VALUES = ("fail", "wait")
 DEFERRABLE_LOOKS_IN_WORKER = 3
 
 
-class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
+class PollIntervalAlias:
+    """``poll_interval``, the name all the provider's tasks use, for a sensor's ``poke_interval``: read and set
+    (a cluster policy may set either), in seconds or as a timedelta."""
+
+    poke_interval: float
+
+    @property
+    def poll_interval(self) -> float:
+        return float(self.poke_interval)
+
+    @poll_interval.setter
+    def poll_interval(self, value: float | timedelta) -> None:
+        self.poke_interval = seconds("poll_interval", value)
+
+
+class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSensorOperator):
     """Wait until the newest deployment with a name has jobs in a target state; fail on a failure state.
 
     ``starting``, ``running`` and ``cancelling`` are met while a job is in that state. ``cancelled``,
@@ -112,11 +127,6 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
         # (Airflow before 3.3), for this try.
         self._first_look_at: float | None = None
         self._baseline: Baseline | None = None
-
-    @property
-    def poll_interval(self) -> float:
-        """``poke_interval``, by the name all the provider's tasks use."""
-        return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
         if self.reschedule and not TaskState(self, context).available:
@@ -235,7 +245,7 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
         state.set(BASELINE_STATE_KEY, {"first_look_at": self._first_look_at, "baseline": baseline})
 
 
-class FlinkVVPJobStatusSensor(FlinkVVPBaseOperator, BaseSensorOperator):
+class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSensorOperator):
     """Wait until a job (by its ID) is in a target status; fail on a failure status.
 
     Each look is :func:`~.decisions.decide_job`, as in :class:`~.operators.vvp.FlinkVVPStartJobOperator`
@@ -284,11 +294,6 @@ class FlinkVVPJobStatusSensor(FlinkVVPBaseOperator, BaseSensorOperator):
         self.job_id = job_id
         self.target_statuses, self.failure_statuses = validate_job_watch(target_statuses, failure_statuses)
         self.deferrable = deferrable
-
-    @property
-    def poll_interval(self) -> float:
-        """``poke_interval``, by the name all the provider's tasks use."""
-        return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
