@@ -24,7 +24,6 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
 )
 
-from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import VVPError
 from airflow_provider_flink_vvp.decisions import JobDecision, Outcome, decide_job, job_timeout_message, keeps_waiting
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY
@@ -421,6 +420,8 @@ class JobKill:
         return self.report(None, None)
 
     def _stop_operation(self, config: HookConfig) -> Operation[Job]:
+        from airflow_provider_flink_vvp.api import operations  # not loaded when DAG files import the tasks
+
         # Sent once, with no confirming read inside the call: the report's read serves as the confirmation.
         return config.operation(
             operations.stop_job, self.namespace, self.workspace, job_id=self.job_id, stop_strategy=self.stop_strategy
