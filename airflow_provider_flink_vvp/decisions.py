@@ -6,7 +6,8 @@ Pure logic, no Airflow imports, no I/O: :func:`decide` over a deployment's
 ``starting``, ``running`` and ``cancelling`` count jobs in that state now, so such a state is
 met while its count is above zero. ``cancelled``, ``finished`` and ``failed`` accumulate over
 the deployment's whole history, so such a state is met only once its count has grown past the
-baseline taken at the first poke: six failures last month must not fail today's wait.
+baseline, the counts as they stood at the wait's first look (:class:`Baseline`): six failures last
+month must not fail today's wait.
 """
 
 from __future__ import annotations

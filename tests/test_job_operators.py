@@ -355,3 +355,21 @@ def test_before_airflow_3_3_a_retry_attaches_to_the_job_still_starting_instead_o
 
     assert statuses(deployment_id) == ["RUNNING"], "one job"
     assert job_id == first["ti"].xcoms["return_value"]
+
+
+def test_the_triggers_kill_ends_at_its_deadline_whatever_hangs_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async def hangs(self: FlinkVVPHook) -> Any:
+        await asyncio.sleep(60)  # a secrets backend that does not answer, say
+
+    monkeypatch.setattr(FlinkVVPHook, "aget_config", hangs)
+    capfd.readouterr()
+    started = time.monotonic()
+
+    kill("triggerer", "job-1")
+
+    assert time.monotonic() - started < KILL_SECONDS + 0.3
+    assert "the stop of job job-1 could not be confirmed (TimeoutError: the kill's 4.5 s ran out)" in (
+        capfd.readouterr().out
+    )
