@@ -556,3 +556,19 @@ def test_a_sensors_poll_interval_set_to_a_bad_value_is_refused_naming_it(value: 
     with pytest.raises(ValueError, match=r"poll_interval must be"):
         waiting.poll_interval = value
     assert waiting.poll_interval == 0.1, "left as it was"
+
+
+def test_a_baseline_kept_without_the_first_attempts_time_still_serves(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("batch", history={"finished": 4}, timeline=FINISHED)
+    context = make_context()
+    # As an earlier release of the provider left it: the baseline alone.
+    context["task_state_store"][BASELINE_STATE_KEY] = {
+        "baseline": {"deployment_id": deployment_id, "summary": {"finished": 4}},
+        "series": 1,
+    }
+
+    result = sensor(deployment_name="batch", target_states=["finished"]).poke(context)  # type: ignore[arg-type]
+
+    assert (result.is_done, result.xcom_value) == (True, deployment_id)

@@ -236,8 +236,10 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
         stored = state.get(BASELINE_STATE_KEY)
         if stored is None:
             return
-        self._first_look_at = float(stored["first_look_at"])
-        if stored["baseline"] is not None:
+        # An entry written before the first attempt's time was kept has the baseline alone.
+        if stored.get("first_look_at") is not None:
+            self._first_look_at = float(stored["first_look_at"])
+        if stored.get("baseline") is not None:
             self._baseline = Baseline.from_json(stored["baseline"])
 
     def _save_watch(self, state: TaskState) -> None:
