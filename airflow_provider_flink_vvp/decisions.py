@@ -6,13 +6,15 @@ Pure logic, no Airflow imports, no I/O: :func:`decide` over a deployment's
 ``starting``, ``running`` and ``cancelling`` count jobs in that state now, so such a state is
 met while its count is above zero. ``cancelled``, ``finished`` and ``failed`` accumulate over
 the deployment's whole history, so such a state is met only once its count has grown past the
-baseline taken at the first poke: six failures last month must not fail today's wait.
+baseline, the counts as they stood at the wait's first look (:class:`Baseline`): six failures last
+month must not fail today's wait.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,7 +43,8 @@ class Baseline:
     """What the wait's first look saw: the watched deployment's job summary, or no deployment at all
     (``deployment_id`` None); it travels as JSON.
 
-    Every deployment the first look did not see is watched from zero.
+    Every deployment the first look did not see is watched from zero. When the first look got no answer,
+    the first answered look forms it as it stood at the first attempt: :meth:`as_of`.
     """
 
     deployment_id: str | None
@@ -53,6 +56,36 @@ class Baseline:
         if deployment is None:
             return cls(None, JobSummary())
         return cls(deployment.deployment_id, _summary(deployment))
+
+    @classmethod
+    def as_of(cls, since: float, deployment: Deployment | None, jobs: Iterable[Job] = ()) -> Baseline:
+        """The baseline as it stood at ``since``, the wait's first attempted look (epoch seconds), taken by a
+        later look because no look before it got an answer.
+
+        No deployment: none, and every deployment seen later is watched from zero. A deployment created after
+        ``since`` is watched from zero. For an older one, the ``jobs`` of its ListJobs that ended FAILED,
+        FINISHED or CANCELLED after ``since`` are taken off the counts now: what ended after the wait began
+        counts, whenever the first answer came. :meth:`needs_jobs` says when ``jobs`` are needed.
+        """
+        if deployment is None:
+            return cls(None, JobSummary())
+        if not cls.needs_jobs(since, deployment):
+            return cls(deployment.deployment_id, JobSummary())
+        now = _summary(deployment)
+        ended = Counter(
+            job.status.lower()
+            for job in jobs
+            if job.is_terminal and job.end_time is not None and job.end_time.timestamp() > since
+        )
+        earlier = {state: max(0, getattr(now, state) - ended[state]) for state in ACCUMULATED_STATES}
+        return cls(deployment.deployment_id, replace(now, **earlier))
+
+    @staticmethod
+    def needs_jobs(since: float, deployment: Deployment | None) -> bool:
+        """Whether :meth:`as_of` needs the deployment's jobs: it exists, and was not created after ``since``."""
+        if deployment is None:
+            return False
+        return deployment.created_at is None or deployment.created_at.timestamp() <= since
 
     def before(self, deployment: Deployment) -> JobSummary:
         """The counts ``deployment`` is compared with: the first look's, or zeros for one it did not see."""
@@ -186,6 +219,16 @@ def job_timeout_message(job_id: str, target_statuses: Sequence[str], last_status
         f"Timed out waiting for job {job_id} to be {_or(target_statuses)}; "
         f"it was last seen {last_status or 'never (no answer)'}"
     )
+
+
+def missing_deployment_message(error: DeploymentNotFoundError, *, missing_deployment: str, first_look: bool) -> str:
+    """What a look that found no deployment says; only a first look with ``missing_deployment="fail"`` fails
+    (the caller fails with this message), any other waits for the deployment."""
+    if first_look and missing_deployment == "fail":
+        return f"{error} To wait for it to be created, set missing_deployment='wait'."
+    if missing_deployment == "wait":
+        return f"{error} Waiting for it (missing_deployment='wait')."
+    return f"{error} An earlier look found it; waiting for it."
 
 
 def keeps_waiting(error: VVPError) -> bool:

@@ -5,10 +5,12 @@ Module-level imports stay light (no hook, no HTTP client): DAG files import the 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -30,11 +32,14 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_flink_vvp.api.models import Job
-    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+    from airflow_provider_flink_vvp.api.operations import Operation
+    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook, HookConfig
 
-#: Calls made while a task is killed get this timeout (seconds) and attempts: Airflow gives a kill little time.
-KILL_TIMEOUT_SECONDS = 5.0
-KILL_ATTEMPTS = 2
+#: A kill's whole time (seconds): the worker's supervisor sends SIGKILL 5 s after SIGTERM; the triggerer gives a
+#: trigger's on_kill 30 s.
+KILL_SECONDS = 4.5
+#: The one attempt of each kill-time call (StopJob, then at most one read of the job) lasts at most this long.
+KILL_CALL_TIMEOUT_SECONDS = 2.0
 #: Airflow's deferral timeout comes this much later than the trigger's own deadline, so the trigger reports the
 #: timeout itself and the task can stop the job it started before failing.
 DEFERRAL_GRACE_SECONDS = 30.0
@@ -339,41 +344,100 @@ class JobWait:
 
 
 def kill_hook(flink_vvp_conn_id: str) -> FlinkVVPHook:
-    """A hook for calls made while a task is killed: short timeout, few attempts, so the kill ends in time."""
+    """A hook for calls made while a task is killed: one attempt each, of at most :data:`KILL_CALL_TIMEOUT_SECONDS`."""
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
-    return FlinkVVPHook(flink_vvp_conn_id, timeout=KILL_TIMEOUT_SECONDS, retry_limit=KILL_ATTEMPTS)
+    return FlinkVVPHook(flink_vvp_conn_id, timeout=KILL_CALL_TIMEOUT_SECONDS, retry_limit=1)
 
 
 def stop_on_kill(task: FlinkVVPBaseOperator, job_id: str, stop_strategy: str, *, why: str) -> None:
-    """Stop the job this task started, within the kill's budget; log what became of it, never raise.
+    """Stop the job ``task`` started, from the worker, within the kill's time (see :class:`JobKill`)."""
+    kill = JobKill(task.flink_vvp_conn_id, job_id, stop_strategy, task.namespace, task.workspace, why)
+    task.log.log(*kill.run())
 
-    A stop of a job that already ended is refused by the API; the job is then read to tell "already ended" from
-    "could not stop".
+
+@dataclass(frozen=True)
+class JobKill:
+    """Stopping the job a task started when the task is killed, within :data:`KILL_SECONDS` in all.
+
+    One StopJob of one attempt; when it fails (refused, or no answer), at most one read of the job to tell
+    "already ended" or "stopping" from "could not be confirmed". A stop whose answer was lost is not sent
+    again. What became of the job is told as a log line, never raised.
+
+    :param flink_vvp_conn_id: the Airflow connection.
+    :param job_id: the job to stop.
+    :param stop_strategy: NONE, STOP_WITH_SAVEPOINT or STOP_WITH_DRAIN.
+    :param namespace: the namespace; the connection's when None.
+    :param workspace: the workspace ID; the connection's when None.
+    :param why: what ended the task, for the log.
     """
-    hook = kill_hook(task.flink_vvp_conn_id)
-    namespace, workspace = task.namespace, task.workspace
-    try:
-        hook.stop_job(job_id, stop_strategy=stop_strategy, namespace=namespace, workspace=workspace)
-        task.log.info("%s: stopped job %s (%s)", why, job_id, stop_strategy)
-    except Exception as error:
+
+    flink_vvp_conn_id: str
+    job_id: str
+    stop_strategy: str
+    namespace: str | None
+    workspace: str | None
+    why: str
+
+    def run(self) -> tuple[int, str]:
+        """Stop the job from the worker (``on_kill``): two calls of one short attempt each fit the bound.
+
+        Returns the log level and line (:meth:`report`)."""
+        hook = kill_hook(self.flink_vvp_conn_id)
         try:
-            job: Job | None = hook.get_job(job_id, namespace=namespace, workspace=workspace)
-        except Exception:
+            hook.get_conn().call(self._stop_operation(hook.config))
+        except Exception as error:
             job = None
-        task.log.log(*killed_job_report(why, job_id, job, error))
-    finally:
-        hook.close()
+            with suppress(Exception):
+                job = hook.get_job(self.job_id, namespace=self.namespace, workspace=self.workspace)
+            return self.report(job, error)
+        finally:
+            hook.close()
+        return self.report(None, None)
 
+    async def arun(self) -> tuple[int, str]:
+        """Stop the job from the triggerer (a trigger's ``on_kill``), under one deadline for the whole kill.
 
-def killed_job_report(why: str, job_id: str, job: Job | None, error: Exception) -> tuple[int, str]:
-    """The log level and line for a stop at kill time that the API refused: already ended, or not confirmed."""
-    import logging
+        Returns the log level and line (:meth:`report`)."""
+        hook = kill_hook(self.flink_vvp_conn_id)
+        try:
+            async with asyncio.timeout(KILL_SECONDS):
+                return await self._astop(hook)
+        except TimeoutError:
+            return self.report(None, TimeoutError(f"the kill's {KILL_SECONDS:g} s ran out"))
+        finally:
+            with suppress(Exception):
+                await hook.aclose()
 
-    if job is not None and job.is_terminal:
-        return logging.INFO, f"{why}; job {job_id} is {job.status} already: nothing to stop"
-    return (
-        logging.WARNING,
-        f"{why}, but the stop of job {job_id} could not be confirmed ({type(error).__name__}: {error}); "
-        "it may still be running: check it in the console",
-    )
+    async def _astop(self, hook: FlinkVVPHook) -> tuple[int, str]:
+        try:
+            await (await hook.aget_conn()).call(self._stop_operation(await hook.aget_config()))
+        except Exception as error:
+            job = None
+            with suppress(Exception):
+                job = await hook.aget_job(self.job_id, namespace=self.namespace, workspace=self.workspace)
+            return self.report(job, error)
+        return self.report(None, None)
+
+    def _stop_operation(self, config: HookConfig) -> Operation[Job]:
+        from airflow_provider_flink_vvp.api import operations  # not loaded when DAG files import the tasks
+
+        # Sent once, with no confirming read inside the call: the report's read serves as the confirmation.
+        return config.operation(
+            operations.stop_job, self.namespace, self.workspace, job_id=self.job_id, stop_strategy=self.stop_strategy
+        )
+
+    def report(self, job: Job | None, error: Exception | None) -> tuple[int, str]:
+        """The log level and line: stopped, already ended, stopping, or not confirmed (``job`` None: not read)."""
+        job_id, why = self.job_id, self.why
+        if error is None:
+            return logging.INFO, f"{why}: stopped job {job_id} ({self.stop_strategy})"
+        if job is not None and job.is_terminal:
+            return logging.INFO, f"{why}; job {job_id} is {job.status} already: nothing to stop"
+        if job is not None and job.status == "CANCELLING":
+            return logging.INFO, f"{why}: job {job_id} is CANCELLING"
+        return (
+            logging.WARNING,
+            f"{why}, but the stop of job {job_id} could not be confirmed ({type(error).__name__}: {error}); "
+            "it may still be running: check it in the console",
+        )

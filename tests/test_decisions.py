@@ -13,7 +13,7 @@ from airflow_provider_flink_vvp.api.errors import (
     VVPConnectionError,
     VVPError,
 )
-from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, Deployment, JobSummary
+from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, Deployment, Job, JobSummary
 from airflow_provider_flink_vvp.decisions import Baseline, Outcome, decide, keeps_waiting, validate_watch
 
 
@@ -228,3 +228,57 @@ def test_a_state_that_is_both_target_and_failure_is_rejected() -> None:
 )
 def test_only_a_missing_deployment_or_a_transient_error_keeps_the_wait_going(error: VVPError, waits: bool) -> None:
     assert keeps_waiting(error) is waits
+
+
+SINCE = 1_800_000_000.0  # the first attempted look, epoch seconds
+
+
+def ended(status: str, at: float | None, job_id: str = "") -> Job:
+    """A job of d-1 in ``status`` that ended at ``at`` (epoch seconds; None: no endTime)."""
+    return Job.from_api(
+        {
+            "jobId": job_id or f"{status}-{at}",
+            "deploymentId": "d-1",
+            "status": {"currentJobStatus": status},
+            "endTime": None if at is None else int(at * 1000),
+        }
+    )
+
+
+def created(at: float | None, **counts: int) -> Deployment:
+    raw: dict[str, Any] = {"deploymentId": "d-1", "name": "orders", "namespace": "ns", "jobSummary": counts}
+    if at is not None:
+        raw["createdAt"] = str(int(at))
+    return Deployment.from_api(raw)
+
+
+@pytest.mark.parametrize(
+    ("now", "jobs", "needs_jobs", "expected"),
+    [
+        # No deployment: nothing seen, every later one watched from zero.
+        (None, [], False, Baseline(None, JobSummary())),
+        # Created after the first attempt: from zero, whatever its counts (its jobs are not read).
+        (created(SINCE + 5, failed=1, running=1), [], False, baseline()),
+        # Older: the jobs that ended after the first attempt are taken off, per state.
+        (
+            created(SINCE - 3600, failed=3, finished=5, cancelled=2, running=1),
+            [ended("FAILED", SINCE + 1), ended("FINISHED", SINCE + 2), ended("FINISHED", SINCE + 3)],
+            True,
+            baseline(failed=2, finished=3, cancelled=2, running=1),
+        ),
+        # Jobs that ended before it, without an endTime, or that have not ended stay in the baseline.
+        (
+            created(SINCE - 3600, failed=3, cancelled=1, running=1),
+            [ended("FAILED", SINCE - 1), ended("CANCELLED", None), ended("RUNNING", None)],
+            True,
+            baseline(failed=3, cancelled=1, running=1),
+        ),
+        # No createdAt: counted as older. A count never goes below zero.
+        (created(None, cancelled=0), [ended("CANCELLED", SINCE + 1)], True, baseline()),
+    ],
+)
+def test_a_late_baseline_is_the_counts_as_they_stood_at_the_first_attempt(
+    now: Deployment | None, jobs: list[Job], needs_jobs: bool, expected: Baseline
+) -> None:
+    assert Baseline.needs_jobs(SINCE, now) is needs_jobs
+    assert Baseline.as_of(SINCE, now, jobs) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -271,12 +272,27 @@ LIES: dict[str, Callable[[Page, int, list[dict[str, Any]]], Page]] = {
 }
 
 
+def jobs_listed(path: str, hook: FlinkVVPHook, deployment_id: str) -> list[Any]:
+    """The deployment's jobs through the hook's sync or async ListJobs."""
+    if path == "sync":
+        return hook.list_jobs(deployment_id)
+
+    async def listed() -> list[Any]:
+        try:
+            return await hook.alist_jobs(deployment_id)
+        finally:
+            await hook.aclose()
+
+    return asyncio.run(listed())
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
 @pytest.mark.parametrize(
     ("lie", "listed"),
     [("total-too-large", 7), ("same-page-always", 3), ("overlapping-pages", 7)],
 )
 def test_job_pages_end_when_nothing_new_comes_whatever_total_size_says(
-    monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, lie: str, listed: int
+    monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, lie: str, listed: int, path: str
 ) -> None:
     deployment_id = SEED["deploymentId"]
     for index in range(7):
@@ -298,12 +314,15 @@ def test_job_pages_end_when_nothing_new_comes_whatever_total_size_says(
 
     monkeypatch.setattr(state, "list_jobs", list_jobs)
     hook = connect(monkeypatch, emulator)
-    jobs = hook.list_jobs(deployment_id)
+    jobs = jobs_listed(path, hook, deployment_id)
     assert len(jobs) == listed == len({job.job_id for job in jobs})
     assert emulator.request_counts()["ListJobs"] <= listed // 3 + 2
 
 
-def test_job_pages_are_bounded_when_new_jobs_never_end(monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator) -> None:
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_job_pages_are_bounded_when_new_jobs_never_end(
+    monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, path: str
+) -> None:
     counter = iter(range(10**6))
 
     def endless(*args: Any, page_index: int, page_size: int, **kwargs: Any) -> Page:
@@ -314,6 +333,6 @@ def test_job_pages_are_bounded_when_new_jobs_never_end(monkeypatch: pytest.Monke
     monkeypatch.setattr(hook_module, "MAX_JOB_PAGES", 5)
     hook = connect(monkeypatch, emulator)
     with pytest.raises(VVPApiError, match=r"ListJobs of deployment .* still brought new jobs after 5 pages") as info:
-        hook.list_jobs(SEED["deploymentId"])
+        jobs_listed(path, hook, SEED["deploymentId"])
     assert info.value.code == "InvalidResponse" and not info.value.retryable
     assert emulator.request_counts()["ListJobs"] == 5

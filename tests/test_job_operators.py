@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,10 +18,11 @@ from airflow_provider_flink_vvp.operators.vvp import (
     FlinkVVPStartJobOperator,
     FlinkVVPStopJobOperator,
 )
-from airflow_provider_flink_vvp.tasks import KILL_TIMEOUT_SECONDS, kill_hook
+from airflow_provider_flink_vvp.tasks import KILL_SECONDS
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
-from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext
+from tests.client_harness import Loopback
+from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext, set_vvp_connection
 
 FOREVER_STARTING = [["STARTING", None]]
 
@@ -259,17 +261,30 @@ def test_the_stop_operator_stops_a_job_by_id_and_waits_until_it_ended(
     assert statuses(deployment_id) == ["CANCELLED"]
 
 
+def kill(where: str, job_id: str) -> None:
+    """Kill a start task waiting on ``job_id`` it started: its ``on_kill`` in the worker, or its trigger's."""
+    if where == "worker":
+        operator = start(stop_strategy_on_kill="NONE")
+        operator._owned_job_id = job_id
+        operator.on_kill()
+    else:
+        asyncio.run(job_trigger(job_id, stop_strategy_on_kill="NONE").on_kill())
+
+
 @pytest.mark.parametrize("where", ["worker", "triggerer"])
 @pytest.mark.parametrize(
     ("timeline", "throttled", "after", "logged"),
     [
         (FOREVER_STARTING, 0, "CANCELLING", "stopped job"),
         ([["FINISHED", None]], 0, "FINISHED", "is FINISHED already: nothing to stop"),
-        # Every answer throttled: the stop and the read that would confirm it make 2 attempts each.
-        (FOREVER_STARTING, 4, "STARTING", "could not be confirmed"),
+        # The stop throttled (surely not run), then the job read: it is not sent again.
+        ([["FINISHED", None]], 1, "FINISHED", "is FINISHED already: nothing to stop"),
+        (FOREVER_STARTING, 1, "STARTING", "could not be confirmed"),
+        # The stop and the one read throttled.
+        (FOREVER_STARTING, 2, "STARTING", "could not be confirmed"),
     ],
 )
-def test_a_kill_stops_the_started_job_first_within_two_attempts_and_says_what_became_of_it(
+def test_a_kill_sends_one_stop_and_at_most_one_read_and_says_what_became_of_the_job(
     where: str,
     timeline: list[list[Any]],
     throttled: int,
@@ -283,26 +298,47 @@ def test_a_kill_stops_the_started_job_first_within_two_attempts_and_says_what_be
     [job] = FlinkVVPHook().list_jobs(deployment_id)
     for _ in range(throttled):
         vvp_emulator.inject(Fault(FaultKind.THROTTLE))
-    stops = vvp_emulator.request_counts().get("StopJob", 0)
+    before = vvp_emulator.request_counts()
     capfd.readouterr()
 
-    if where == "worker":
-        operator = start(stop_strategy_on_kill="NONE")
-        operator._owned_job_id = job.job_id
-        operator.on_kill()
-    else:
-        asyncio.run(job_trigger(job.job_id, stop_strategy_on_kill="NONE").on_kill())
+    kill(where, job.job_id)
 
+    counts = vvp_emulator.request_counts()
     assert statuses(deployment_id) == [after]
-    assert vvp_emulator.request_counts()["StopJob"] - stops == (2 if throttled else 1), "StopJob first, at most twice"
+    assert counts["StopJob"] - before.get("StopJob", 0) == 1, "one StopJob, never repeated"
+    assert counts.get("GetJob", 0) - before.get("GetJob", 0) == (logged != "stopped job"), "a read after a refused stop"
     assert logged in capfd.readouterr().out
 
 
-def test_kill_time_calls_have_a_short_timeout_and_two_attempts() -> None:
-    hook = kill_hook("flink_vvp_default")
+@pytest.fixture
+def black_hole(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loopback]:
+    """The connection points at a server that accepts and reads every request and never answers; its own
+    settings (30 s, 5 attempts) would take minutes."""
+    released = threading.Event()
+    server = Loopback([lambda connection: released.wait(30) and None])
+    set_vvp_connection(monkeypatch, server.url, namespace="ns", timeout=30, retry_limit=5)
+    yield server
+    released.set()
+    server.close()
 
-    assert hook._overrides == {"timeout": KILL_TIMEOUT_SECONDS, "retry_limit": 2, "retry_delay": None}
-    assert KILL_TIMEOUT_SECONDS <= 5
+
+@pytest.mark.parametrize("where", ["worker", "triggerer"])
+def test_a_kill_against_a_service_that_never_answers_ends_within_its_bound_and_says_so(
+    where: str, black_hole: Loopback, capfd: pytest.CaptureFixture[str]
+) -> None:
+    capfd.readouterr()
+    started = time.monotonic()
+
+    kill(where, "job-1")
+
+    elapsed = time.monotonic() - started
+    assert elapsed < KILL_SECONDS + 0.3, f"the kill took {elapsed:.1f} s"
+    assert KILL_SECONDS < 5, "the worker's supervisor kills 5 s after asking to stop"
+    assert "the stop of job job-1 could not be confirmed" in capfd.readouterr().out
+    assert [request.split(b" ")[:2] for request in black_hole.requests] == [
+        [b"POST", b"/api/v2/namespaces/ns/jobs/job-1%3Astop"],
+        [b"GET", b"/api/v2/namespaces/ns/jobs/job-1"],
+    ], "one StopJob, then one read of the job"
 
 
 def test_before_airflow_3_3_a_retry_attaches_to_the_job_still_starting_instead_of_starting_another(
@@ -319,3 +355,21 @@ def test_before_airflow_3_3_a_retry_attaches_to_the_job_still_starting_instead_o
 
     assert statuses(deployment_id) == ["RUNNING"], "one job"
     assert job_id == first["ti"].xcoms["return_value"]
+
+
+def test_the_triggers_kill_ends_at_its_deadline_whatever_hangs_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async def hangs(self: FlinkVVPHook) -> Any:
+        await asyncio.sleep(60)  # a secrets backend that does not answer, say
+
+    monkeypatch.setattr(FlinkVVPHook, "aget_config", hangs)
+    capfd.readouterr()
+    started = time.monotonic()
+
+    kill("triggerer", "job-1")
+
+    assert time.monotonic() - started < KILL_SECONDS + 0.3
+    assert "the stop of job job-1 could not be confirmed (TimeoutError: the kill's 4.5 s ran out)" in (
+        capfd.readouterr().out
+    )

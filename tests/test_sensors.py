@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +18,8 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from airflow_provider_flink_vvp.sensors.vvp import BASELINE_STATE_KEY, FlinkVVPJobSummarySensor
+from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+from airflow_provider_flink_vvp.sensors.vvp import BASELINE_STATE_KEY, FlinkVVPJobStatusSensor, FlinkVVPJobSummarySensor
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext, add_job, set_vvp_connection
@@ -395,3 +399,176 @@ def test_a_deferrable_first_look_is_repeated_in_the_worker_while_the_api_errs_tr
     assert vvp_emulator.request_counts()["GetDeploymentsByName"] == looks + 3
     _, kwargs = deferred.value.trigger.serialize()
     assert kwargs["baseline"]["deployment_id"] == deployment_id, "the trigger never takes a baseline itself"
+
+
+TRANSIENT_FIRST_LOOKS = [FaultKind.UNAVAILABLE, FaultKind.THROTTLE, FaultKind.DROP]
+# What happens after the unanswered first look: the deployment, its job, the target, and how the wait ends.
+AFTER_AN_UNANSWERED_FIRST_LOOK = [
+    # An existing deployment's job ends after the first look: counted, though the first answer came later.
+    ("existing", [["RUNNING", 0.3], ["FAILED", None]], "finished", "failed 2 -> 3"),
+    ("existing", [["RUNNING", 0.3], ["FINISHED", None]], "finished", "done"),
+    ("existing", [["RUNNING", 0.3], ["CANCELLED", None]], "cancelled", "done"),
+    # Nothing ended since: the history stays history.
+    ("existing", RUNNING, "finished", "waiting"),
+    # A deployment created after the first look, its first job already ended: watched from zero.
+    ("new", [["RUNNING", 0.3], ["FAILED", None]], "finished", "failed 0 -> 1"),
+    ("new", [["RUNNING", 0.3], ["FINISHED", None]], "finished", "done"),
+]
+
+
+def add_orders(vvp_emulator: VVPEmulator, vvp_namespace: str, which: str, timeline: list[list[Any]]) -> str:
+    """An ``orders`` deployment with one job following ``timeline``: an ``existing`` one created long ago with a
+    history (2 failed, 4 finished, 1 cancelled), or a ``new`` one created now."""
+    created = 1_700_000_000 if which == "existing" else int(time.time()) + 1
+    deployment_id = f"orders-{which}-{uuid.uuid4().hex[:8]}"
+    vvp_emulator.add_deployment(
+        {
+            "deploymentId": deployment_id,
+            "name": "orders",
+            "namespace": vvp_namespace,
+            "workspace": "ws-tests",
+            "createdAt": str(created),
+            "jobSummary": {"failed": 2, "finished": 4, "cancelled": 1} if which == "existing" else {},
+        }
+    )
+    add_job(vvp_emulator, deployment_id, timeline)
+    return deployment_id
+
+
+def assert_ends(look: Any, deployment_id: str, ends: str) -> None:
+    """``look()`` ends the wait as ``ends`` says: a failure with these counts, done, or still waiting."""
+    if ends == "done":
+        assert look() == deployment_id
+    elif ends == "waiting":
+        assert look() is None
+    else:
+        with pytest.raises(AirflowFailException, match=f"has failed jobs: {ends}"):
+            look()
+
+
+@pytest.mark.parametrize(("which", "timeline", "target", "ends"), AFTER_AN_UNANSWERED_FIRST_LOOK)
+@pytest.mark.parametrize("kind", TRANSIENT_FIRST_LOOKS)
+def test_what_ends_after_an_unanswered_first_poke_counts(
+    vvp_emulator: VVPEmulator,
+    vvp_namespace: str,
+    make_context: MakeContext,
+    kind: FaultKind,
+    which: str,
+    timeline: list[list[Any]],
+    target: str,
+    ends: str,
+) -> None:
+    vvp_emulator.inject(Fault(kind, action="GetDeploymentsByName"))
+    first = make_context()
+    if which == "existing":
+        deployment_id = add_orders(vvp_emulator, vvp_namespace, which, timeline)
+    assert not sensor(target_states=target, missing_deployment="wait").poke(first).is_done  # type: ignore[arg-type]
+    if which == "new":
+        deployment_id = add_orders(vvp_emulator, vvp_namespace, which, timeline)
+    time.sleep(0.5)  # the job ends meanwhile
+    # A reschedule: a new operator object, the same task state store.
+    later = make_context(task_state_store=first["task_state_store"])
+
+    def look() -> str | None:
+        result = sensor(target_states=target, missing_deployment="wait").poke(later)  # type: ignore[arg-type]
+        return result.xcom_value if result.is_done else None
+
+    assert_ends(look, deployment_id, ends)
+
+
+@pytest.mark.parametrize(("which", "timeline", "target", "ends"), AFTER_AN_UNANSWERED_FIRST_LOOK)
+@pytest.mark.parametrize("kind", TRANSIENT_FIRST_LOOKS)
+def test_a_deferrable_sensor_whose_looks_go_unanswered_defers_after_three_and_its_triggers_count_what_ended(
+    vvp_emulator: VVPEmulator,
+    vvp_namespace: str,
+    make_context: MakeContext,
+    kind: FaultKind,
+    which: str,
+    timeline: list[list[Any]],
+    target: str,
+    ends: str,
+) -> None:
+    # The job takes long enough to end that the first trigger's first poll sees it still running.
+    timeline = [[status, 1.0 if seconds is not None else None] for status, seconds in timeline]
+    for _ in range(3):
+        vvp_emulator.inject(Fault(kind, action="GetDeploymentsByName"))
+    looks = vvp_emulator.request_counts().get("GetDeploymentsByName", 0)
+    if which == "existing":
+        deployment_id = add_orders(vvp_emulator, vvp_namespace, which, timeline)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(target_states=target, missing_deployment="wait", deferrable=True, timeout=3600).execute(
+            make_context()  # type: ignore[arg-type]
+        )
+
+    assert vvp_emulator.request_counts()["GetDeploymentsByName"] == looks + 3, "three looks, then it defers"
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["baseline"] is None and kwargs["first_look_at"] <= time.time()
+    if which == "new":
+        deployment_id = add_orders(vvp_emulator, vvp_namespace, which, timeline)
+
+    async def poll(trigger: FlinkVVPJobSummaryTrigger) -> dict[str, Any] | None:
+        hook = FlinkVVPHook()
+        try:
+            return await trigger._look(hook)
+        finally:
+            await hook.aclose()
+
+    first_trigger = FlinkVVPJobSummaryTrigger(**kwargs)
+    assert asyncio.run(poll(first_trigger)) is None, "the job has not ended yet"
+    time.sleep(1.2)  # the job ends; the triggerer restarts: a trigger rebuilt from the same kwargs
+
+    def look(trigger: FlinkVVPJobSummaryTrigger) -> str | None:
+        payload = asyncio.run(poll(trigger))
+        if payload is not None and payload["status"] == "failure":
+            raise AirflowFailException(payload["message"])
+        return None if payload is None else str(payload["deployment_id"])
+
+    for trigger in (first_trigger, FlinkVVPJobSummaryTrigger(**kwargs)):
+        assert_ends(lambda: look(trigger), deployment_id, ends)  # noqa: B023
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: sensor(),
+        lambda: FlinkVVPJobStatusSensor(task_id="wait", job_id="j-1"),
+    ],
+    ids=["job summary", "job status"],
+)
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(5, 5.0), (0.5, 0.5), (timedelta(minutes=2), 120.0), (timedelta(milliseconds=200), 0.2)]
+)
+def test_a_sensors_poll_interval_can_be_set_after_it_was_built_as_a_cluster_policy_would(
+    make: Any, value: float | timedelta, seconds: float
+) -> None:
+    waiting = make()
+
+    waiting.poll_interval = value
+
+    assert waiting.poll_interval == waiting.poke_interval == seconds
+
+
+@pytest.mark.parametrize("value", [0, -1, float("inf"), "30", None, timedelta(0)])
+def test_a_sensors_poll_interval_set_to_a_bad_value_is_refused_naming_it(value: Any) -> None:
+    waiting = sensor()
+
+    with pytest.raises(ValueError, match=r"poll_interval must be"):
+        waiting.poll_interval = value
+    assert waiting.poll_interval == 0.1, "left as it was"
+
+
+def test_a_baseline_kept_without_the_first_attempts_time_still_serves(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    deployment_id = add_deployment("batch", history={"finished": 4}, timeline=FINISHED)
+    context = make_context()
+    # As an earlier release of the provider left it: the baseline alone.
+    context["task_state_store"][BASELINE_STATE_KEY] = {
+        "baseline": {"deployment_id": deployment_id, "summary": {"finished": 4}},
+        "series": 1,
+    }
+
+    result = sensor(deployment_name="batch", target_states=["finished"]).poke(context)  # type: ignore[arg-type]
+
+    assert (result.is_done, result.xcom_value) == (True, deployment_id)

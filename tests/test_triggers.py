@@ -36,6 +36,7 @@ from tests.conftest import (
 )
 
 NOTHING_SEEN = {"deployment_id": None, "summary": {}}
+SEEN = {"deployment_id": "ordres-1", "summary": {}}
 
 
 def trigger(**kwargs: Any) -> FlinkVVPJobSummaryTrigger:
@@ -82,6 +83,7 @@ def test_serialize_round_trips_and_holds_no_secret(vvp_emulator: VVPEmulator) ->
         "failure_states",
         "baseline",
         "missing_deployment",
+        "first_look_at",
         "poll_interval",
         "end_time",
         "deferred_at",
@@ -343,20 +345,24 @@ async def test_a_shared_read_refuses_results_and_reads_in_flight_sent_before_not
 
 
 @pytest.mark.parametrize(
-    ("baseline", "missing_deployment", "ends"),
+    ("baseline", "missing_deployment", "ends", "logged"),
     [
-        (None, "fail", True),  # the trigger's poll is the first look
-        (None, "wait", False),
-        (NOTHING_SEEN, "fail", False),  # the task's first look saw nothing and the task chose to wait
-        (NOTHING_SEEN, "wait", False),
+        (None, "fail", True, None),  # the trigger's poll is the first look
+        (None, "wait", False, "Waiting for it (missing_deployment='wait')"),
+        # The task's first look saw nothing and the task chose to wait.
+        (NOTHING_SEEN, "wait", False, "Waiting for it (missing_deployment='wait')"),
+        # The task's first look saw a deployment that is gone now; the user did not choose to wait.
+        (SEEN, "fail", False, "An earlier look found it; waiting for it."),
     ],
 )
 async def test_no_deployment_at_the_first_look_ends_the_wait_unless_told_to_wait(
     vvp_emulator: VVPEmulator,
     vvp_namespace: str,
+    capfd: pytest.CaptureFixture[str],
     baseline: dict[str, Any] | None,
     missing_deployment: str,
     ends: bool,
+    logged: str | None,
 ) -> None:
     waiting = trigger(deployment_name="ordres", baseline=baseline, missing_deployment=missing_deployment)
     hook = FlinkVVPHook()
@@ -369,7 +375,10 @@ async def test_no_deployment_at_the_first_look_ends_the_wait_unless_told_to_wait
         assert payload == {
             "status": "error",
             "message": f"No deployment named 'ordres' in namespace '{vvp_namespace}' of workspace 'ws-tests': check "
-            "the name, namespace and workspace. To wait for it, set missing_deployment='wait'.",
+            "the name, namespace and workspace. To wait for it to be created, set missing_deployment='wait'.",
         }
     else:
         assert payload is None
+    out = capfd.readouterr().out
+    assert logged is None or logged in out
+    assert (missing_deployment == "wait") == ("missing_deployment='wait')" in out), "says wait only if told to"

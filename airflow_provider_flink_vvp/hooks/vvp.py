@@ -16,6 +16,7 @@ from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPApiError, VVPConfigurationError, VVPError
 from airflow_provider_flink_vvp.api.models import Deployment, Job
 from airflow_provider_flink_vvp.api.operations import Credentials, Operation
+from airflow_provider_flink_vvp.api.responses import Page
 from airflow_provider_flink_vvp.client import (
     DEFAULT_RETRY_DELAY,
     DEFAULT_RETRY_LIMIT,
@@ -168,6 +169,38 @@ def _text_extra(
 
 def _check_console_url(template: str) -> None:
     deployment_console_url(deployment_id="d", namespace="n", workspace="w", template=template)
+
+
+class _JobPages:
+    """ListJobs' pages as they come: each job once; over at the first page with no new job or once ``totalSize``
+    jobs are in, and refused after :data:`MAX_JOB_PAGES`."""
+
+    def __init__(self, deployment_id: str) -> None:
+        self.deployment_id = deployment_id
+        self._jobs: dict[str, Job] = {}
+        #: The page to read next; None once all are in.
+        self.next_index: int | None = 1
+
+    @property
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def add(self, page: Page[Job]) -> None:
+        new = {job.job_id: job for job in page.items if job.job_id not in self._jobs}
+        self._jobs.update(new)
+        if not new or len(self._jobs) >= page.total_size:
+            self.next_index = None
+            return
+        if self.next_index == MAX_JOB_PAGES:
+            raise VVPApiError(
+                code="InvalidResponse",
+                message=f"ListJobs of deployment {self.deployment_id!r} still brought new jobs after {MAX_JOB_PAGES} "
+                f"pages ({len(self._jobs)} jobs): check that the endpoint is the VVP OpenAPI",
+                request_id=None,
+                http_status=200,
+                action="ListJobs",
+            )
+        self.next_index = (self.next_index or 0) + 1
 
 
 class FlinkVVPHook(BaseHook):
@@ -425,25 +458,32 @@ class FlinkVVPHook(BaseHook):
         :param namespace: the namespace; defaults to the connection's.
         :param workspace: the workspace ID; defaults to the connection's.
         """
-        jobs: dict[str, Job] = {}
-        for page_index in range(1, MAX_JOB_PAGES + 1):
-            page = self.get_conn().call(
-                self.config.operation(
-                    operations.list_jobs, namespace, workspace, deployment_id=deployment_id, page_index=page_index
+        pages = _JobPages(deployment_id)
+        while (page_index := pages.next_index) is not None:
+            pages.add(
+                self.get_conn().call(
+                    self.config.operation(
+                        operations.list_jobs, namespace, workspace, deployment_id=deployment_id, page_index=page_index
+                    )
                 )
             )
-            new = {job.job_id: job for job in page.items if job.job_id not in jobs}
-            jobs.update(new)
-            if not new or len(jobs) >= page.total_size:
-                return list(jobs.values())
-        raise VVPApiError(
-            code="InvalidResponse",
-            message=f"ListJobs of deployment {deployment_id!r} still brought new jobs after {MAX_JOB_PAGES} pages "
-            f"({len(jobs)} jobs): check that the endpoint is the VVP OpenAPI",
-            request_id=None,
-            http_status=200,
-            action="ListJobs",
-        )
+        return pages.jobs
+
+    async def alist_jobs(
+        self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None
+    ) -> list[Job]:
+        """Async :meth:`list_jobs`."""
+        config, client = await self.aget_config(), await self.aget_conn()
+        pages = _JobPages(deployment_id)
+        while (page_index := pages.next_index) is not None:
+            pages.add(
+                await client.call(
+                    config.operation(
+                        operations.list_jobs, namespace, workspace, deployment_id=deployment_id, page_index=page_index
+                    )
+                )
+            )
+        return pages.jobs
 
     def start_job(
         self,

@@ -15,6 +15,7 @@ from airflow_provider_flink_vvp.decisions import (
     Outcome,
     decide,
     keeps_waiting,
+    missing_deployment_message,
     validate_job_watch,
     validate_watch,
 )
@@ -30,9 +31,26 @@ if TYPE_CHECKING:
 BASELINE_STATE_KEY = "flink_vvp_job_summary_baseline"
 #: ``missing_deployment`` values of :class:`FlinkVVPJobSummarySensor`.
 MISSING_DEPLOYMENT_VALUES = ("fail", "wait")
+#: Looks a deferrable job summary sensor makes in the worker at most (while they get no answer) before deferring.
+DEFERRABLE_LOOKS_IN_WORKER = 3
 
 
-class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
+class PollIntervalAlias:
+    """``poll_interval``, the name all the provider's tasks use, for a sensor's ``poke_interval``: read and set
+    (a cluster policy may set either), in seconds or as a timedelta."""
+
+    poke_interval: float
+
+    @property
+    def poll_interval(self) -> float:
+        return float(self.poke_interval)
+
+    @poll_interval.setter
+    def poll_interval(self, value: float | timedelta) -> None:
+        self.poke_interval = seconds("poll_interval", value)
+
+
+class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSensorOperator):
     """Wait until the newest deployment with a name has jobs in a target state; fail on a failure state.
 
     ``starting``, ``running`` and ``cancelling`` are met while a job is in that state. ``cancelled``,
@@ -46,12 +64,18 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
     logs what it looks for at every look. Transient API errors keep the sensor waiting; credential,
     permission and configuration errors fail it at once.
 
-    The baseline is kept in the task state store (Airflow 3.3+) for the try's whole series: it survives
-    ``mode="reschedule"`` and retries (a count that grew during a failed try still counts in the retry);
-    clearing the task takes a new one. Deferrable, the first look is made in the worker (repeated while
-    the API errs transiently) and the baseline travels inside the trigger, so a triggerer restart keeps
-    it. Before Airflow 3.3, poke and deferrable modes keep the baseline for the try only, and
-    ``mode="reschedule"`` is refused.
+    When the first look gets no answer (a transient API error), the first answered look forms the baseline
+    as it stood at the first attempt (:meth:`~.decisions.Baseline.as_of`): a deployment created after that
+    attempt is watched from zero; an older one's counts lose the jobs (ListJobs) that ended FAILED,
+    FINISHED or CANCELLED after it. A job that ended while the API erred still counts.
+
+    The baseline, and the first attempt's time, are kept in the task state store (Airflow 3.3+) for the
+    try's whole series: they survive ``mode="reschedule"`` and retries (a count that grew during a failed
+    try still counts in the retry); clearing the task takes new ones. Deferrable, the sensor looks in the
+    worker first, at most :data:`DEFERRABLE_LOOKS_IN_WORKER` times while the API errs, then defers; the
+    baseline, or else the first attempt's time, travels inside the trigger, which forms the baseline by the
+    same rule, so a triggerer restart keeps it. Before Airflow 3.3, poke and deferrable modes keep them for
+    the try only, and ``mode="reschedule"`` is refused.
 
     A failure state met fails the task without retries; the sensor's ``timeout`` fails it without retries;
     ``execution_timeout`` holds in every mode, deferred too. Pushes the deploymentId (``return_value``)
@@ -99,13 +123,10 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
             raise ValueError(f"missing_deployment must be 'fail' or 'wait', got {missing_deployment!r}")
         self.missing_deployment = missing_deployment
         self.deferrable = deferrable
-        # The baseline of this try, where the task state store cannot keep it (Airflow before 3.3).
+        # When the first look was attempted, and the baseline; where the task state store cannot keep them
+        # (Airflow before 3.3), for this try.
+        self._first_look_at: float | None = None
         self._baseline: Baseline | None = None
-
-    @property
-    def poll_interval(self) -> float:
-        """``poke_interval``, by the name all the provider's tasks use."""
-        return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
         if self.reschedule and not TaskState(self, context).available:
@@ -115,42 +136,40 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
             )
         if not self.deferrable:
             return self._succeeded(context, super().execute(context))
-        # The first look is made here, repeated while the API errs transiently: the baseline is fixed before the
-        # trigger takes over, so a restarted trigger means the same thing. A wait already over needs no triggerer.
+        # The first looks are made here, so that a wait already over needs no triggerer and the baseline usually
+        # travels in the trigger; after a few unanswered looks the trigger forms it by the same rule.
         started = time.monotonic()
-        while not (result := self.poke(context)).is_done and self._baseline is None:
-            if time.monotonic() - started >= self.timeout:
-                self._fail(f"Timed out: no look at deployment {self.deployment_name!r} got an answer", timed_out=True)
+        for look in range(1, DEFERRABLE_LOOKS_IN_WORKER + 1):
+            result = self.poke(context)
+            if result.is_done:
+                return self._succeeded(context, result.xcom_value)
+            if self._baseline is not None or look == DEFERRABLE_LOOKS_IN_WORKER:
+                break
             time.sleep(self.poll_interval)
-        if result.is_done:
-            return self._succeeded(context, result.xcom_value)
-        assert self._baseline is not None  # the loop above ends with one
-        self._defer(context, self._baseline, self.timeout - (time.monotonic() - started))
+        self._defer(context, self.timeout - (time.monotonic() - started))
 
     def poke(self, context: Context) -> PokeReturnValue:
         state = TaskState(self, context)
-        baseline = self._load_baseline(state)
+        self._load_watch(state)
+        answered_late = self._first_look_at is not None
+        if self._first_look_at is None:
+            self._first_look_at = time.time()
+            self._save_watch(state)
+        baseline = self._baseline
         try:
-            deployment: Deployment | None = self.hook.get_latest_deployment(
-                self.deployment_name,
-                namespace=self.namespace,
-                workspace=self.workspace,
-                ignore_resource_setting=True,
-            )
+            deployment = self._latest_deployment(first_look=baseline is None)
+            if baseline is None:
+                baseline = self._first_baseline(deployment, answered_late=answered_late)
         except VVPError as error:
             if not keeps_waiting(error):
                 self._fail(str(error))
-            if not isinstance(error, DeploymentNotFoundError):
-                self.log.info("%s Waiting.", error)
-                return PokeReturnValue(is_done=False)
-            if baseline is None and self.missing_deployment == "fail":
-                self._fail(f"{error} To wait for it to be created, set missing_deployment='wait'.")
-            self.log.info("%s Waiting for it (missing_deployment='wait').", error)
-            deployment = None
+            self.log.info("%s Waiting.", error)
+            return PokeReturnValue(is_done=False)
 
         decision = decide(deployment, baseline, target_states=self.target_states, failure_states=self.failure_states)
-        if baseline is None:
-            self._save_baseline(state, decision.baseline)
+        if self._baseline is None:
+            self._baseline = baseline
+            self._save_watch(state)
         if decision.outcome is Outcome.WAITING:
             if deployment is not None:
                 self.log.info("%s. Console: %s", decision.message, self._publish_url(context, deployment.deployment_id))
@@ -162,7 +181,33 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
             xcom_value=self._conclude(context, decision.outcome, decision.message, deployment_id, deployment_id),
         )
 
-    def _defer(self, context: Context, baseline: Baseline, time_left: float) -> Any:
+    def _latest_deployment(self, *, first_look: bool) -> Deployment | None:
+        """The newest deployment with the name; None when there is none and the wait goes on."""
+        try:
+            return self.hook.get_latest_deployment(
+                self.deployment_name, namespace=self.namespace, workspace=self.workspace, ignore_resource_setting=True
+            )
+        except DeploymentNotFoundError as error:
+            message = missing_deployment_message(
+                error, missing_deployment=self.missing_deployment, first_look=first_look
+            )
+            if first_look and self.missing_deployment == "fail":
+                self._fail(message)
+            self.log.info(message)
+            return None
+
+    def _first_baseline(self, deployment: Deployment | None, *, answered_late: bool) -> Baseline:
+        """The baseline, from the first answered look: this one's counts when it is the first attempted look, else
+        the counts as they stood at the first attempt (:meth:`Baseline.as_of`)."""
+        if not answered_late:
+            return Baseline.first_look(deployment)
+        assert self._first_look_at is not None  # recorded by the first attempt
+        jobs = []
+        if deployment is not None and Baseline.needs_jobs(self._first_look_at, deployment):
+            jobs = self.hook.list_jobs(deployment.deployment_id, namespace=self.namespace, workspace=self.workspace)
+        return Baseline.as_of(self._first_look_at, deployment, jobs)
+
+    def _defer(self, context: Context, time_left: float) -> Any:
         from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 
         deferral = self._deferral(context, max(time_left, 1.0))
@@ -174,7 +219,8 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
                 flink_vvp_conn_id=self.flink_vvp_conn_id,
                 target_states=self.target_states,
                 failure_states=self.failure_states,
-                baseline=baseline.to_json(),
+                baseline=None if self._baseline is None else self._baseline.to_json(),
+                first_look_at=self._first_look_at,
                 poll_interval=self.poll_interval,
                 end_time=deferral.end_time,
                 deferred_at=time.time(),
@@ -185,19 +231,23 @@ class FlinkVVPJobSummarySensor(FlinkVVPBaseOperator, BaseSensorOperator):
             timeout=deferral.timeout,
         )
 
-    def _load_baseline(self, state: TaskState) -> Baseline | None:
-        """The baseline of this try series; None before its first look."""
+    def _load_watch(self, state: TaskState) -> None:
+        """The first attempt's time and the baseline of this try series, as far as they are known."""
         stored = state.get(BASELINE_STATE_KEY)
-        if stored is not None:
+        if stored is None:
+            return
+        # An entry written before the first attempt's time was kept has the baseline alone.
+        if stored.get("first_look_at") is not None:
+            self._first_look_at = float(stored["first_look_at"])
+        if stored.get("baseline") is not None:
             self._baseline = Baseline.from_json(stored["baseline"])
-        return self._baseline
 
-    def _save_baseline(self, state: TaskState, baseline: Baseline) -> None:
-        self._baseline = baseline
-        state.set(BASELINE_STATE_KEY, {"baseline": baseline.to_json()})
+    def _save_watch(self, state: TaskState) -> None:
+        baseline = None if self._baseline is None else self._baseline.to_json()
+        state.set(BASELINE_STATE_KEY, {"first_look_at": self._first_look_at, "baseline": baseline})
 
 
-class FlinkVVPJobStatusSensor(FlinkVVPBaseOperator, BaseSensorOperator):
+class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSensorOperator):
     """Wait until a job (by its ID) is in a target status; fail on a failure status.
 
     Each look is :func:`~.decisions.decide_job`, as in :class:`~.operators.vvp.FlinkVVPStartJobOperator`
@@ -246,11 +296,6 @@ class FlinkVVPJobStatusSensor(FlinkVVPBaseOperator, BaseSensorOperator):
         self.job_id = job_id
         self.target_statuses, self.failure_statuses = validate_job_watch(target_statuses, failure_statuses)
         self.deferrable = deferrable
-
-    @property
-    def poll_interval(self) -> float:
-        """``poke_interval``, by the name all the provider's tasks use."""
-        return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

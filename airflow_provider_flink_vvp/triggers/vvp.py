@@ -17,10 +17,11 @@ from airflow_provider_flink_vvp.decisions import (
     decide_job,
     job_timeout_message,
     keeps_waiting,
+    missing_deployment_message,
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_flink_vvp.api.models import Deployment, Job
+    from airflow_provider_flink_vvp.api.models import Deployment
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 
@@ -131,13 +132,16 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param target_states: validated job summary states that end the wait with success.
     :param failure_states: validated job summary states that end it with failure.
-    :param baseline: :meth:`Baseline.to_json` of the task's first look; None to take it at the first poll
-        (then ``missing_deployment`` applies to that poll).
+    :param baseline: :meth:`Baseline.to_json` of the task's first look; None to take it at the first answered
+        poll (then ``missing_deployment`` applies to that poll).
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
     :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
     :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
     :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
+    :param first_look_at: when the task attempted its first look (epoch seconds), for a ``baseline`` of None:
+        the first answered poll forms it as it stood then (:meth:`Baseline.as_of`), so a trigger rebuilt after a
+        triggerer restart forms the same one. None: the first poll's counts are the baseline.
     """
 
     def __init__(
@@ -155,6 +159,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
         deferred_at: float | None = None,
         execution_timeout: bool = False,
         missing_deployment: str = "wait",
+        first_look_at: float | None = None,
     ) -> None:
         super().__init__(
             flink_vvp_conn_id=flink_vvp_conn_id,
@@ -170,6 +175,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
         self.target_states = tuple(target_states)
         self.failure_states = tuple(failure_states)
         self.baseline = dict(baseline) if baseline is not None else None
+        self.first_look_at = first_look_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -182,6 +188,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
                 "failure_states": list(self.failure_states),
                 "baseline": self.baseline,
                 "missing_deployment": self.missing_deployment,
+                "first_look_at": self.first_look_at,
                 **self._common_kwargs(),
             },
         )
@@ -199,11 +206,19 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
                 not_before=self._not_before,
             )
         except DeploymentNotFoundError as error:
-            if self.baseline is None and self.missing_deployment == "fail":
-                return {"status": "error", "message": f"{error} To wait for it, set missing_deployment='wait'."}
-            self.log.info("%s Waiting for it (missing_deployment='wait').", error)
+            first_look = self.baseline is None
+            message = missing_deployment_message(
+                error, missing_deployment=self.missing_deployment, first_look=first_look
+            )
+            if first_look and self.missing_deployment == "fail":
+                return {"status": "error", "message": message}
+            self.log.info(message)
             deployment = None
-        baseline = Baseline.from_json(self.baseline) if self.baseline is not None else None
+        baseline = (
+            Baseline.from_json(self.baseline)
+            if self.baseline is not None
+            else await self._first_baseline(hook, deployment)
+        )
         decision = decide(deployment, baseline, target_states=self.target_states, failure_states=self.failure_states)
         if decision.outcome is not Outcome.WAITING:
             assert deployment is not None  # a decision without a deployment keeps waiting
@@ -212,11 +227,22 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
                 "message": decision.message,
                 "deployment_id": deployment.deployment_id,
             }
-        # Set once, by a trigger that made the first look itself; a task's trigger carries the task's.
+        # Set once, by the first answered look; a trigger rebuilt after a restart forms the same by the same rule.
         self.baseline = decision.baseline.to_json()
         if deployment is not None:
             self.log.info(decision.message)
         return None
+
+    async def _first_baseline(self, hook: FlinkVVPHook, deployment: Deployment | None) -> Baseline:
+        """The baseline, when the task's looks got no answer: as it stood at ``first_look_at``
+        (:meth:`Baseline.as_of`), the same whichever process forms it; this look's counts without one."""
+        since = self.first_look_at
+        if since is None:
+            return Baseline.first_look(deployment)
+        jobs = []
+        if deployment is not None and Baseline.needs_jobs(since, deployment):
+            jobs = await hook.alist_jobs(deployment.deployment_id, namespace=self.namespace, workspace=self.workspace)
+        return Baseline.as_of(since, deployment, jobs)
 
     def _timeout_message(self) -> str:
         return f"Timed out waiting for deployment {self.deployment_name!r} to be {' or '.join(self.target_states)}"
@@ -230,8 +256,8 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     Transient API errors keep it polling until ``end_time``; an unknown job is an error.
 
     When the task is killed while deferred (marked failed or success, or cleared), Airflow calls
-    :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job (at most 2
-    attempts of 5 seconds, within the triggerer's ``on_kill_timeout``). A timeout event carries
+    :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job within
+    :data:`~.tasks.KILL_SECONDS` in all, well within the triggerer's ``on_kill_timeout``. A timeout event carries
     ``stop_strategy_on_kill``, so a task whose ``execution_timeout`` ended the wait stops its job too.
 
     :param job_id: the job's ID.
@@ -323,21 +349,10 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         """Stop the job when the task was killed while deferred, if asked to; log what became of it."""
         if self.stop_strategy_on_kill is None:
             return
-        from airflow_provider_flink_vvp.tasks import kill_hook, killed_job_report
+        from airflow_provider_flink_vvp.tasks import JobKill
 
         why = "The task was killed while deferred"
-        hook = kill_hook(self.flink_vvp_conn_id)
-        namespace, workspace = self.namespace, self.workspace
-        try:
-            await hook.astop_job(
-                self.job_id, stop_strategy=self.stop_strategy_on_kill, namespace=namespace, workspace=workspace
-            )
-            self.log.info("%s: stopped job %s (%s)", why, self.job_id, self.stop_strategy_on_kill)
-        except Exception as error:
-            try:
-                job: Job | None = await hook.aget_job(self.job_id, namespace=namespace, workspace=workspace)
-            except Exception:
-                job = None
-            self.log.log(*killed_job_report(why, self.job_id, job, error))
-        finally:
-            await hook.aclose()
+        kill = JobKill(
+            self.flink_vvp_conn_id, self.job_id, self.stop_strategy_on_kill, self.namespace, self.workspace, why
+        )
+        self.log.log(*await kill.arun())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import VVPEmulator
 from tests.conftest import VVP_WORKSPACE, AddDeployment, add_job, set_vvp_connection
 from tests.dag_tests.conftest import RunDag
@@ -163,8 +165,6 @@ def test_a_trigger_that_cannot_read_its_connection_leaves_the_sensor_to_its_retr
     after_first_poke: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-
     deployment_id = add_deployment("orders")
     # The connection disappears after the worker's look, before the trigger reads it, and comes back after.
     after_first_poke(lambda: monkeypatch.delenv("AIRFLOW_CONN_FLINK_VVP_DEFAULT"))
@@ -184,3 +184,17 @@ def test_a_trigger_that_cannot_read_its_connection_leaves_the_sensor_to_its_retr
 
     assert "The trigger failed: AirflowNotFoundException" in result.output
     assert (result.task_state("wait"), result.tries_of("wait")) == ("success", 2)
+
+
+def test_execution_timeout_ends_deferred_sensors_that_would_wait_longer(
+    run_dag: RunDag, vvp_emulator: VVPEmulator, add_deployment: AddDeployment
+) -> None:
+    deployment_id = add_deployment("orders", timeline=[["RUNNING", None]])
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    started = time.monotonic()
+
+    result = run_dag("flink_vvp_sensors_deferred_execution_timeout", deployment_name="orders", job_id=job.job_id)
+
+    assert time.monotonic() - started < 30, "execution_timeout (2 s), not the sensors' timeout (60 s), ended them"
+    assert (result.task_state("summary"), result.task_state("status")) == ("failed", "failed")
+    assert result.output.count("AirflowTaskTimeout: execution_timeout (0:00:02) reached") == 2

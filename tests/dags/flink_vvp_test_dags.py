@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import DAG, XComArg, task
 
 from airflow_provider_flink_vvp.operators.vvp import FlinkVVPGetDeploymentsByNameOperator
-from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobSummarySensor
+from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobStatusSensor, FlinkVVPJobSummarySensor
 
 SENSOR_MODES = ("poke", "reschedule", "deferrable")
 MAPPED_NAMES = ["mapped-a", "mapped-b"]
@@ -69,4 +69,30 @@ with DAG(
         timeout=10,
         retries=1,
         retry_delay=timedelta(0),
+    )
+
+# Deferred, never met: execution_timeout (2 s), not the sensors' timeout (60 s), ends the wait.
+with DAG(
+    dag_id="flink_vvp_sensors_deferred_execution_timeout",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    params={"deployment_name": "orders", "job_id": "j"},
+):
+    FlinkVVPJobSummarySensor(
+        task_id="summary",
+        deployment_name="{{ params.deployment_name }}",
+        target_states="finished",
+        deferrable=True,
+        poll_interval=0.2,
+        timeout=60,
+        execution_timeout=timedelta(seconds=2),
+    )
+    FlinkVVPJobStatusSensor(
+        task_id="status",
+        job_id="{{ params.job_id }}",
+        target_statuses="FINISHED",
+        deferrable=True,
+        poll_interval=0.2,
+        timeout=60,
+        execution_timeout=timedelta(seconds=2),
     )
