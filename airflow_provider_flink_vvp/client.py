@@ -438,15 +438,36 @@ class _DeadlineResponse(http.client.HTTPResponse):
         self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
 
 
-class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
+class _DeadlineConnection(http.client.HTTPConnection):
+    """Reads of a connection's answers held to a deadline: the proxy's answer to CONNECT, then the server's."""
+
+    def connect(self) -> None:
+        # http.client reads the proxy's answer to CONNECT (the tunnel) with response_class, within connect().
+        self._hold_reads_to(self.timeout)
+        try:
+            super().connect()
+        except TimeoutError as error:
+            # A tunnel or a TLS handshake that outlasts the timeout: nothing was sent, as with a slow TCP connect
+            # (urllib3 would call it a read timeout).
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"connecting took longer than {self.timeout} s ({error})"
+            ) from error
+
     def getresponse(self) -> Any:
         # urllib3 has set timeout to the attempt's time left (its total less the connecting): the deadline.
-        deadline = time.monotonic() + (math.inf if self.timeout is None else self.timeout)
-        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)  # type: ignore[assignment]
+        self._hold_reads_to(self.timeout)
         return super().getresponse()
 
+    def _hold_reads_to(self, seconds: float | None) -> None:
+        deadline = time.monotonic() + (math.inf if seconds is None else seconds)
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)  # type: ignore[assignment]
 
-class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection, _DeadlineHTTPConnection):
+
+class _DeadlineHTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
     pass
 
 
@@ -560,13 +581,18 @@ class AsyncVVPClient(_ClientBase):
         endpoint = self._shared_endpoint()
         await endpoint.wait_turn(at_most=budget_ends - time.monotonic())
         request = self._prepare(operation)
+        progress = _Progress()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                status, headers, body = await self._exchange(endpoint.http, operation, request)
+                status, headers, body = await self._exchange(endpoint.http, operation, request, progress)
         except VVPError:
             raise
         except _LIBRARY_FAILURES as error:
-            failed = self._transport_error(operation, error, _httpx_failure(error))
+            # The attempt's deadline came while connecting (TCP, TLS, a proxy's tunnel): nothing was sent.
+            connecting = isinstance(error, TimeoutError) and not progress.sent
+            failed = self._transport_error(
+                operation, error, _Failure.CONNECT_TIMEOUT if connecting else _httpx_failure(error)
+            )
         else:
             try:
                 return self._answer(operation, status, headers, body)
@@ -578,7 +604,7 @@ class AsyncVVPClient(_ClientBase):
         raise failed
 
     async def _exchange(
-        self, http: httpx.AsyncClient, operation: Operation[Any], request: PreparedRequest
+        self, http: httpx.AsyncClient, operation: Operation[Any], request: PreparedRequest, progress: _Progress
     ) -> tuple[int, httpx.Headers, bytes]:
         async with http.stream(
             request.method,
@@ -586,6 +612,7 @@ class AsyncVVPClient(_ClientBase):
             headers=request.headers,
             content=request.body or None,
             timeout=self.settings.timeout,
+            extensions={"trace": progress.trace},
         ) as response:
             self._check_length(operation, response.status_code, response.headers)
             chunks: list[bytes] = []
@@ -596,6 +623,20 @@ class AsyncVVPClient(_ClientBase):
                     raise self._too_large(operation, response.status_code, response.headers)
                 chunks.append(chunk)
             return response.status_code, response.headers, b"".join(chunks)
+
+
+class _Progress:
+    """How far an async attempt got, from httpcore's trace events: whether its request went out.
+
+    The request that opens a proxy's tunnel (CONNECT) is part of connecting, not the request.
+    """
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
+            self.sent = True
 
 
 # Whatever the libraries raise while sending and reading (requests', urllib3's, httpx's and httpcore's errors,
@@ -617,14 +658,14 @@ def _requests_prepared(request: PreparedRequest) -> requests.PreparedRequest:
 def _requests_failure(error: BaseException) -> _Failure:
     if isinstance(error, ValueError):
         return _Failure.INVALID_REQUEST
-    if _tls_failure(error):
-        return _Failure.TLS
     if isinstance(error, requests.exceptions.ProxyError | urllib3.exceptions.ProxyError):
         return _Failure.PROXY
     if isinstance(error, requests.ConnectTimeout):
         return _Failure.CONNECT_TIMEOUT
     if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
         return _Failure.NO_ANSWER
+    if _tls_failure(error):
+        return _Failure.TLS
     reason = getattr(error.args[0], "reason", None) if error.args else None
     # Anything else broke the exchange after it began: ChunkedEncodingError, ProtocolError, a reset, a bad gzip.
     if isinstance(error, requests.ConnectionError) and isinstance(reason, urllib3.exceptions.NewConnectionError):
@@ -637,27 +678,29 @@ def _httpx_failure(error: BaseException) -> _Failure:
         return _Failure.INVALID_REQUEST
     if isinstance(error, httpx.ProxyError):
         return _Failure.PROXY
-    if _tls_failure(error):
-        return _Failure.TLS
+    # A timeout before a TLS error: a slow handshake is cut short (its cause an SSLWantReadError), not refused.
     if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
         return _Failure.CONNECT_TIMEOUT
     if isinstance(error, httpx.TimeoutException | TimeoutError):
         return _Failure.NO_ANSWER
+    if _tls_failure(error):
+        return _Failure.TLS
     if isinstance(error, httpx.ConnectError):
         return _Failure.REFUSED
     return _Failure.BROKEN
 
 
 _TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, requests.exceptions.SSLError)
-# The peer closed a TLS connection: a reset like any other, not a certificate or handshake problem.
-_TLS_CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+# The peer closed a TLS connection (a reset like any other), or a read or write was cut short (a timeout):
+# not a certificate or handshake problem.
+_NOT_TLS_FAILURES = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def _tls_failure(error: BaseException) -> bool:
     """A TLS certificate or handshake failure among the error's causes, which no repeat heals."""
     causes = list(_causes(error))
     return any(isinstance(cause, _TLS_ERRORS) for cause in causes) and not any(
-        isinstance(cause, _TLS_CLOSED) for cause in causes
+        isinstance(cause, _NOT_TLS_FAILURES) for cause in causes
     )
 
 

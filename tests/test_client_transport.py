@@ -6,6 +6,7 @@ Every table runs on the sync (requests) and the async (httpx) path alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import email.utils
 import json
@@ -391,6 +392,60 @@ def test_a_refusing_proxy_is_a_connection_error(
     assert str(outcome.error).startswith(f"{ACTION}: {expected} {emulator.url} (")
     assert outcome.error.retryable and not outcome.error.maybe_ran
     assert requests_made(emulator) == 0 and len(outcome.sleeps) == 1
+
+
+@contextlib.contextmanager
+def _full_backlog() -> Iterator[str]:
+    """A port whose listen queue is full: the TCP handshake is never answered."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+        queued = [socket.socket() for _ in range(4)]
+        for waiting in queued:
+            waiting.setblocking(False)
+            waiting.connect_ex(listener.getsockname())
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            for waiting in queued:
+                waiting.close()
+
+
+@contextlib.contextmanager
+def _silent_tls() -> Iterator[str]:
+    """https to a server that takes the connection and never answers the TLS ClientHello."""
+    with loopback([_silence]) as server:
+        yield server.url.replace("http://", "https://")
+
+
+@contextlib.contextmanager
+def _dripping_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An https endpoint reached through a proxy that answers CONNECT one byte every 50 ms."""
+    proxy_answer = _drip(b"HTTP/1.1 200 Connection established\r\nX-Padding: " + b"p" * 200, b"")
+    with loopback([proxy_answer]) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        yield "https://vvp.example.invalid"
+
+
+CONNECTING_STALLS = {
+    "full-listen-backlog": lambda monkeypatch: _full_backlog(),
+    "silent-tls-handshake": lambda monkeypatch: _silent_tls(),
+    "dripping-proxy-connect": _dripping_proxy,
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("stall", CONNECTING_STALLS)
+def test_a_stall_while_connecting_ends_at_the_timeout_and_sent_nothing(
+    monkeypatch: pytest.MonkeyPatch, path: str, stall: str
+) -> None:
+    with CONNECTING_STALLS[stall](monkeypatch) as url:
+        outcome = call(path, settings(url, timeout=0.5, retry_limit=2), READ)
+    assert isinstance(outcome.error, VVPConnectionError)
+    assert str(outcome.error).startswith(f"{ACTION}: could not connect to {url} within 0.5 s (")
+    # Retried (a slow handshake is no TLS failure), and never sent: a start would be sent again unconfirmed.
+    assert outcome.error.retryable and not outcome.error.maybe_ran
+    assert 0.95 <= outcome.elapsed < 1.6
 
 
 # Credentials no header can carry: refused when built, before any library could quote them in an error or a log.
