@@ -21,6 +21,7 @@ import io
 import logging
 import math
 import random
+import re
 import socket
 import ssl
 import time
@@ -73,6 +74,11 @@ DEFAULT_RETRY_LIMIT = 5
 DEFAULT_RETRY_DELAY = 1.0
 # The longest pause between two attempts, whatever the server asks (x-acs-retry-after, Retry-After).
 MAX_RETRY_WAIT = MAX_PAUSE_SECONDS
+# The largest settings: beyond them a value is a slip (milliseconds for seconds), and the libraries' and the OS's
+# timers overflow somewhere past 10**9 s.
+MAX_TIMEOUT = 86400.0
+MAX_RETRY_LIMIT = 100
+MAX_RETRY_DELAY = MAX_RETRY_WAIT
 # The largest answer read: the API's pages are far smaller, so more is a broken or hostile server.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _READ_CHUNK_BYTES = 64 * 1024
@@ -84,9 +90,11 @@ class ClientSettings:
 
     :param endpoint: base URL with scheme and no path, e.g. ``https://ververica.cn-hangzhou.aliyuncs.com``.
     :param credentials: the AccessKey pair (and STS token) that signs every request.
-    :param timeout: seconds an attempt may take in all: connecting, sending and reading the whole answer.
-    :param retry_limit: attempts in all, the first included.
-    :param retry_delay: seconds before the first retry; later ones back off exponentially, with jitter.
+    :param timeout: seconds an attempt may take in all: connecting, sending and reading the whole answer;
+        at most :data:`MAX_TIMEOUT` (a day).
+    :param retry_limit: attempts in all, the first included; at most :data:`MAX_RETRY_LIMIT`.
+    :param retry_delay: seconds before the first retry (at most :data:`MAX_RETRY_DELAY`); later ones back off
+        exponentially, with jitter.
     """
 
     endpoint: str
@@ -97,15 +105,19 @@ class ClientSettings:
 
     def __post_init__(self) -> None:
         self._check_endpoint()
-        if not _is_number(self.timeout) or not 0 < self.timeout < math.inf:
-            raise VVPConfigurationError(f"timeout must be a positive number of seconds (finite), got {self.timeout!r}")
-        if type(self.retry_limit) is not int or self.retry_limit < 1:
+        if not _is_number(self.timeout) or not 0 < self.timeout <= MAX_TIMEOUT:
             raise VVPConfigurationError(
-                f"retry_limit must be 1 or more attempts (a whole number), got {self.retry_limit!r}"
+                f"timeout must be a positive number of seconds (finite), at most {MAX_TIMEOUT:g}, got {self.timeout!r}"
             )
-        if not _is_number(self.retry_delay) or not 0 <= self.retry_delay < math.inf:
+        if type(self.retry_limit) is not int or not 1 <= self.retry_limit <= MAX_RETRY_LIMIT:
             raise VVPConfigurationError(
-                f"retry_delay must be 0 or more seconds (a finite number), got {self.retry_delay!r}"
+                f"retry_limit must be 1 or more attempts (a whole number), at most {MAX_RETRY_LIMIT}, "
+                f"got {self.retry_limit!r}"
+            )
+        if not _is_number(self.retry_delay) or not 0 <= self.retry_delay <= MAX_RETRY_DELAY:
+            raise VVPConfigurationError(
+                f"retry_delay must be 0 or more seconds (a finite number), at most {MAX_RETRY_DELAY:g}, "
+                f"got {self.retry_delay!r}"
             )
 
     def _check_endpoint(self) -> None:
@@ -121,6 +133,9 @@ class ClientSettings:
                 "endpoint must not hold a user name or password (user:password@host): "
                 "the AccessKey goes in the connection's login and password"
             )
+        # urlsplit drops tabs and newlines anywhere in a URL: the endpoint as given is looked at.
+        if not (self.endpoint.isascii() and self.endpoint.isprintable() and " " not in self.endpoint):
+            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r}")
         try:
             parts = urlsplit(self.endpoint)
             port = parts.port
@@ -128,9 +143,8 @@ class ClientSettings:
             raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r} ({error})") from None
         if (
             parts.scheme not in ("http", "https")
-            or not parts.hostname
+            or not _HOST_NAME.fullmatch(parts.hostname or "")
             or port == 0
-            or not (parts.netloc.isascii() and parts.netloc.isprintable() and " " not in parts.netloc)
             or parts.path not in ("", "/")
             or "?" in self.endpoint
             or "#" in self.endpoint
@@ -149,6 +163,10 @@ class ClientSettings:
     def budget(self) -> float:
         """Seconds after a call's start at which no further attempt starts and no pause runs past."""
         return self.timeout * self.retry_limit
+
+
+# A DNS name, an IPv4 address or (without its brackets) an IPv6 one; no '%', ';' or backslash, which clients read apart.
+_HOST_NAME = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")
 
 
 def _is_number(value: Any) -> bool:
