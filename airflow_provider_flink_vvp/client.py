@@ -231,6 +231,9 @@ class _Failure(enum.Enum):
 class _ClientBase:
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
+        # What a server that echoes a request back must not get into an error.
+        credentials = settings.credentials
+        self._secrets = tuple(value for value in (credentials.access_key_secret, credentials.security_token) if value)
 
     def _prepare(self, operation: Operation[Any]) -> PreparedRequest:
         # A new date and nonce on every attempt: a retried request must not reuse its nonce.
@@ -268,8 +271,17 @@ class _ClientBase:
         }
 
     def _answer(self, operation: Operation[T], status: int, headers: Mapping[str, str], body: bytes) -> T:
-        envelope = parse_envelope(status=status, headers=headers, body=body, action=operation.action)
-        return operation.parse(envelope, operation.action)
+        try:
+            envelope = parse_envelope(
+                status=status, headers=headers, body=body, action=operation.action, secrets=self._secrets
+            )
+            return operation.parse(envelope, operation.action)
+        except VVPApiError as error:
+            # A model's complaint quotes the answer's data, which may echo a secret too.
+            redacted = error.redacted(self._secrets)
+            if redacted is error:
+                raise
+        raise redacted  # outside the except block: the error that held a secret is not even its context
 
     def _check_length(self, operation: Operation[Any], status: int, headers: Mapping[str, str]) -> None:
         declared = headers.get("content-length", "")

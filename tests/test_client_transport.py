@@ -157,9 +157,10 @@ def test_a_body_over_the_cap_is_refused_without_reading_it_all(path: str, behavi
     assert isinstance(outcome.error, VVPApiError)
     assert outcome.error.code == "InvalidResponse"
     assert f"{ACTION} failed: InvalidResponse: the answer is larger than {MAX_BODY_BYTES} bytes" in str(outcome.error)
-    assert not outcome.error.retryable
-    assert len(server.requests) == 1
-    assert outcome.elapsed < 2
+    # An answer that cannot be read is retried, and a start answered so may have run.
+    assert outcome.error.retryable and outcome.error.maybe_ran
+    assert len(server.requests) == 3
+    assert outcome.elapsed < 3
 
 
 # 2. Retry classes and capped pauses -------------------------------------------------------------------------

@@ -530,8 +530,8 @@ class FlinkVVPHook(BaseHook):
 
 
 def _stopping(job: Job) -> Job | None:
-    """The job if a stop took effect (it is no longer starting or running), else None: the stop is sent again."""
-    return None if job.is_active else job
+    """The job if a stop took effect (it is cancelling or has ended), else None: the stop is sent again."""
+    return job if job.status == "CANCELLING" or job.is_terminal else None
 
 
 def newest_deployment(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:
