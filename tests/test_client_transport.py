@@ -26,8 +26,8 @@ from airflow_provider_flink_vvp.api import (
     VVPConnectionError,
     VVPError,
 )
-from airflow_provider_flink_vvp.api.operations import get_deployments_by_name
-from airflow_provider_flink_vvp.client import MAX_BODY_BYTES, MAX_RETRY_WAIT, AsyncVVPClient
+from airflow_provider_flink_vvp.api.operations import get_deployments_by_name, start_job_with_params
+from airflow_provider_flink_vvp.client import MAX_BODY_BYTES, MAX_RETRY_WAIT, AsyncVVPClient, VVPClient
 from airflow_provider_flink_vvp.sharing import MAX_PAUSE_SECONDS, SharedEndpoint
 from airflow_provider_flink_vvp.testing import EmulatorState, Fault, FaultKind, ManualClock, VVPEmulator
 from tests.client_harness import (
@@ -198,6 +198,66 @@ def test_429_and_any_5xx_are_retried(path: str, failure: bytes) -> None:
     # A 429 was refused before running; a 5xx may have run, so a start would be confirmed first.
     assert outcome.error.maybe_ran is (not failure.startswith(b"HTTP/1.1 429"))
     assert len(server.requests) == 2
+
+
+# 200 answers that are not the API's: a gateway's page, another service, a body of the wrong shape.
+UNREADABLE = {
+    "html": answer(200, b"<html><body>Maintenance</body></html>", "Content-Type: text/html"),
+    "no-envelope": answer(200, b'{"unexpected": 1}', "Content-Type: application/json"),
+    "empty-id": answer(200, json.dumps({"requestId": "R", "success": True, "data": [{"deploymentId": ""}]}).encode()),
+    "bad-page": answer(200, b'{"requestId": "R", "success": true, "data": [], "totalSize": -1}'),
+    "error-code-object": answer(200, b'{"requestId": "R", "success": false, "errorCode": {"a": 1}}'),
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("unreadable", UNREADABLE)
+def test_an_unreadable_answer_to_a_read_is_retried_within_the_budget(path: str, unreadable: str) -> None:
+    garbled = UNREADABLE[unreadable]
+    with loopback([garbled, garbled, answer(200, OK_BODY)]) as server:
+        outcome = call(path, settings(server.url, retry_limit=3), READ, fake_sleep=True)
+        assert outcome.error is None and outcome.result == []
+        assert len(server.requests) == 3
+    with loopback([garbled]) as server:
+        outcome = call(path, settings(server.url, retry_limit=2), READ, fake_sleep=True)
+        assert len(server.requests) == 2 and len(outcome.sleeps) == 1
+    assert isinstance(outcome.error, VVPApiError) and outcome.error.code == "InvalidResponse"
+    assert outcome.error.retryable and outcome.error.maybe_ran
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("unreadable", UNREADABLE)
+def test_a_start_answered_unreadably_is_confirmed_before_any_resend(path: str, unreadable: str) -> None:
+    start = start_job_with_params(
+        namespace=SEED["namespace"], workspace=SEED["workspace"], deployment_id=SEED["deploymentId"]
+    )
+    checks: list[str] = []
+
+    def found() -> str:
+        checks.append("looked")
+        return "the started job"
+
+    async def found_async() -> str:
+        return found()
+
+    with loopback([UNREADABLE[unreadable]]) as server:
+        client_settings = settings(server.url, retry_limit=3)
+        if path == "sync":
+            client = VVPClient(client_settings)
+            result = client.call_or_confirm(start, found)
+            client.close()
+        else:
+
+            async def start_async() -> str:
+                async_client = AsyncVVPClient(client_settings)
+                try:
+                    return await async_client.call_or_confirm(start, found_async)
+                finally:
+                    await async_client.aclose()
+
+            result = asyncio.run(start_async())
+        assert len(server.requests) == 1
+    assert result == "the started job" and checks == ["looked"]
 
 
 def dated(header: str) -> str:
@@ -498,8 +558,6 @@ def test_whatever_a_library_raises_becomes_the_providers_error(path: str) -> Non
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_start_that_broke_mid_answer_is_not_repeated_blindly(emulator: VVPEmulator, path: str) -> None:
-    from airflow_provider_flink_vvp.api.operations import start_job_with_params
-
     start = start_job_with_params(
         namespace=SEED["namespace"], workspace=SEED["workspace"], deployment_id=SEED["deploymentId"]
     )
