@@ -21,6 +21,7 @@ import io
 import logging
 import math
 import random
+import re
 import socket
 import ssl
 import time
@@ -73,6 +74,11 @@ DEFAULT_RETRY_LIMIT = 5
 DEFAULT_RETRY_DELAY = 1.0
 # The longest pause between two attempts, whatever the server asks (x-acs-retry-after, Retry-After).
 MAX_RETRY_WAIT = MAX_PAUSE_SECONDS
+# The largest settings: beyond them a value is a slip (milliseconds for seconds), and the libraries' and the OS's
+# timers overflow somewhere past 10**9 s.
+MAX_TIMEOUT = 86400.0
+MAX_RETRY_LIMIT = 100
+MAX_RETRY_DELAY = MAX_RETRY_WAIT
 # The largest answer read: the API's pages are far smaller, so more is a broken or hostile server.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _READ_CHUNK_BYTES = 64 * 1024
@@ -84,9 +90,11 @@ class ClientSettings:
 
     :param endpoint: base URL with scheme and no path, e.g. ``https://ververica.cn-hangzhou.aliyuncs.com``.
     :param credentials: the AccessKey pair (and STS token) that signs every request.
-    :param timeout: seconds an attempt may take in all: connecting, sending and reading the whole answer.
-    :param retry_limit: attempts in all, the first included.
-    :param retry_delay: seconds before the first retry; later ones back off exponentially, with jitter.
+    :param timeout: seconds an attempt may take in all: connecting, sending and reading the whole answer;
+        at most :data:`MAX_TIMEOUT` (a day).
+    :param retry_limit: attempts in all, the first included; at most :data:`MAX_RETRY_LIMIT`.
+    :param retry_delay: seconds before the first retry (at most :data:`MAX_RETRY_DELAY`); later ones back off
+        exponentially, with jitter.
     """
 
     endpoint: str
@@ -97,15 +105,19 @@ class ClientSettings:
 
     def __post_init__(self) -> None:
         self._check_endpoint()
-        if not _is_number(self.timeout) or not 0 < self.timeout < math.inf:
-            raise VVPConfigurationError(f"timeout must be a positive number of seconds (finite), got {self.timeout!r}")
-        if type(self.retry_limit) is not int or self.retry_limit < 1:
+        if not _is_number(self.timeout) or not 0 < self.timeout <= MAX_TIMEOUT:
             raise VVPConfigurationError(
-                f"retry_limit must be 1 or more attempts (a whole number), got {self.retry_limit!r}"
+                f"timeout must be a positive number of seconds (finite), at most {MAX_TIMEOUT:g}, got {self.timeout!r}"
             )
-        if not _is_number(self.retry_delay) or not 0 <= self.retry_delay < math.inf:
+        if type(self.retry_limit) is not int or not 1 <= self.retry_limit <= MAX_RETRY_LIMIT:
             raise VVPConfigurationError(
-                f"retry_delay must be 0 or more seconds (a finite number), got {self.retry_delay!r}"
+                f"retry_limit must be 1 or more attempts (a whole number), at most {MAX_RETRY_LIMIT}, "
+                f"got {self.retry_limit!r}"
+            )
+        if not _is_number(self.retry_delay) or not 0 <= self.retry_delay <= MAX_RETRY_DELAY:
+            raise VVPConfigurationError(
+                f"retry_delay must be 0 or more seconds (a finite number), at most {MAX_RETRY_DELAY:g}, "
+                f"got {self.retry_delay!r}"
             )
 
     def _check_endpoint(self) -> None:
@@ -121,6 +133,9 @@ class ClientSettings:
                 "endpoint must not hold a user name or password (user:password@host): "
                 "the AccessKey goes in the connection's login and password"
             )
+        # urlsplit drops tabs and newlines anywhere in a URL: the endpoint as given is looked at.
+        if not (self.endpoint.isascii() and self.endpoint.isprintable() and " " not in self.endpoint):
+            raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r}")
         try:
             parts = urlsplit(self.endpoint)
             port = parts.port
@@ -128,9 +143,8 @@ class ClientSettings:
             raise VVPConfigurationError(f"endpoint must be {like}, got {self.endpoint!r} ({error})") from None
         if (
             parts.scheme not in ("http", "https")
-            or not parts.hostname
+            or not _HOST_NAME.fullmatch(parts.hostname or "")
             or port == 0
-            or not (parts.netloc.isascii() and parts.netloc.isprintable() and " " not in parts.netloc)
             or parts.path not in ("", "/")
             or "?" in self.endpoint
             or "#" in self.endpoint
@@ -149,6 +163,10 @@ class ClientSettings:
     def budget(self) -> float:
         """Seconds after a call's start at which no further attempt starts and no pause runs past."""
         return self.timeout * self.retry_limit
+
+
+# A DNS name, an IPv4 address or (without its brackets) an IPv6 one; no '%', ';' or backslash, which clients read apart.
+_HOST_NAME = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")
 
 
 def _is_number(value: Any) -> bool:
@@ -213,6 +231,9 @@ class _Failure(enum.Enum):
 class _ClientBase:
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
+        # What a server that echoes a request back must not get into an error.
+        credentials = settings.credentials
+        self._secrets = tuple(value for value in (credentials.access_key_secret, credentials.security_token) if value)
 
     def _prepare(self, operation: Operation[Any]) -> PreparedRequest:
         # A new date and nonce on every attempt: a retried request must not reuse its nonce.
@@ -250,8 +271,17 @@ class _ClientBase:
         }
 
     def _answer(self, operation: Operation[T], status: int, headers: Mapping[str, str], body: bytes) -> T:
-        envelope = parse_envelope(status=status, headers=headers, body=body, action=operation.action)
-        return operation.parse(envelope, operation.action)
+        try:
+            envelope = parse_envelope(
+                status=status, headers=headers, body=body, action=operation.action, secrets=self._secrets
+            )
+            return operation.parse(envelope, operation.action)
+        except VVPApiError as error:
+            # A model's complaint quotes the answer's data, which may echo a secret too.
+            redacted = error.redacted(self._secrets)
+            if redacted is error:
+                raise
+        raise redacted  # outside the except block: the error that held a secret is not even its context
 
     def _check_length(self, operation: Operation[Any], status: int, headers: Mapping[str, str]) -> None:
         declared = headers.get("content-length", "")
@@ -438,15 +468,36 @@ class _DeadlineResponse(http.client.HTTPResponse):
         self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
 
 
-class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
+class _DeadlineConnection(http.client.HTTPConnection):
+    """Reads of a connection's answers held to a deadline: the proxy's answer to CONNECT, then the server's."""
+
+    def connect(self) -> None:
+        # http.client reads the proxy's answer to CONNECT (the tunnel) with response_class, within connect().
+        self._hold_reads_to(self.timeout)
+        try:
+            super().connect()
+        except TimeoutError as error:
+            # A tunnel or a TLS handshake that outlasts the timeout: nothing was sent, as with a slow TCP connect
+            # (urllib3 would call it a read timeout).
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"connecting took longer than {self.timeout} s ({error})"
+            ) from error
+
     def getresponse(self) -> Any:
         # urllib3 has set timeout to the attempt's time left (its total less the connecting): the deadline.
-        deadline = time.monotonic() + (math.inf if self.timeout is None else self.timeout)
-        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)  # type: ignore[assignment]
+        self._hold_reads_to(self.timeout)
         return super().getresponse()
 
+    def _hold_reads_to(self, seconds: float | None) -> None:
+        deadline = time.monotonic() + (math.inf if seconds is None else seconds)
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)  # type: ignore[assignment]
 
-class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection, _DeadlineHTTPConnection):
+
+class _DeadlineHTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
     pass
 
 
@@ -560,13 +611,18 @@ class AsyncVVPClient(_ClientBase):
         endpoint = self._shared_endpoint()
         await endpoint.wait_turn(at_most=budget_ends - time.monotonic())
         request = self._prepare(operation)
+        progress = _Progress()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                status, headers, body = await self._exchange(endpoint.http, operation, request)
+                status, headers, body = await self._exchange(endpoint.http, operation, request, progress)
         except VVPError:
             raise
         except _LIBRARY_FAILURES as error:
-            failed = self._transport_error(operation, error, _httpx_failure(error))
+            # The attempt's deadline came while connecting (TCP, TLS, a proxy's tunnel): nothing was sent.
+            connecting = isinstance(error, TimeoutError) and not progress.sent
+            failed = self._transport_error(
+                operation, error, _Failure.CONNECT_TIMEOUT if connecting else _httpx_failure(error)
+            )
         else:
             try:
                 return self._answer(operation, status, headers, body)
@@ -578,7 +634,7 @@ class AsyncVVPClient(_ClientBase):
         raise failed
 
     async def _exchange(
-        self, http: httpx.AsyncClient, operation: Operation[Any], request: PreparedRequest
+        self, http: httpx.AsyncClient, operation: Operation[Any], request: PreparedRequest, progress: _Progress
     ) -> tuple[int, httpx.Headers, bytes]:
         async with http.stream(
             request.method,
@@ -586,6 +642,7 @@ class AsyncVVPClient(_ClientBase):
             headers=request.headers,
             content=request.body or None,
             timeout=self.settings.timeout,
+            extensions={"trace": progress.trace},
         ) as response:
             self._check_length(operation, response.status_code, response.headers)
             chunks: list[bytes] = []
@@ -596,6 +653,20 @@ class AsyncVVPClient(_ClientBase):
                     raise self._too_large(operation, response.status_code, response.headers)
                 chunks.append(chunk)
             return response.status_code, response.headers, b"".join(chunks)
+
+
+class _Progress:
+    """How far an async attempt got, from httpcore's trace events: whether its request went out.
+
+    The request that opens a proxy's tunnel (CONNECT) is part of connecting, not the request.
+    """
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
+            self.sent = True
 
 
 # Whatever the libraries raise while sending and reading (requests', urllib3's, httpx's and httpcore's errors,
@@ -617,14 +688,14 @@ def _requests_prepared(request: PreparedRequest) -> requests.PreparedRequest:
 def _requests_failure(error: BaseException) -> _Failure:
     if isinstance(error, ValueError):
         return _Failure.INVALID_REQUEST
-    if _tls_failure(error):
-        return _Failure.TLS
     if isinstance(error, requests.exceptions.ProxyError | urllib3.exceptions.ProxyError):
         return _Failure.PROXY
     if isinstance(error, requests.ConnectTimeout):
         return _Failure.CONNECT_TIMEOUT
     if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
         return _Failure.NO_ANSWER
+    if _tls_failure(error):
+        return _Failure.TLS
     reason = getattr(error.args[0], "reason", None) if error.args else None
     # Anything else broke the exchange after it began: ChunkedEncodingError, ProtocolError, a reset, a bad gzip.
     if isinstance(error, requests.ConnectionError) and isinstance(reason, urllib3.exceptions.NewConnectionError):
@@ -637,27 +708,29 @@ def _httpx_failure(error: BaseException) -> _Failure:
         return _Failure.INVALID_REQUEST
     if isinstance(error, httpx.ProxyError):
         return _Failure.PROXY
-    if _tls_failure(error):
-        return _Failure.TLS
+    # A timeout before a TLS error: a slow handshake is cut short (its cause an SSLWantReadError), not refused.
     if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
         return _Failure.CONNECT_TIMEOUT
     if isinstance(error, httpx.TimeoutException | TimeoutError):
         return _Failure.NO_ANSWER
+    if _tls_failure(error):
+        return _Failure.TLS
     if isinstance(error, httpx.ConnectError):
         return _Failure.REFUSED
     return _Failure.BROKEN
 
 
 _TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, requests.exceptions.SSLError)
-# The peer closed a TLS connection: a reset like any other, not a certificate or handshake problem.
-_TLS_CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+# The peer closed a TLS connection (a reset like any other), or a read or write was cut short (a timeout):
+# not a certificate or handshake problem.
+_NOT_TLS_FAILURES = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def _tls_failure(error: BaseException) -> bool:
     """A TLS certificate or handshake failure among the error's causes, which no repeat heals."""
     causes = list(_causes(error))
     return any(isinstance(cause, _TLS_ERRORS) for cause in causes) and not any(
-        isinstance(cause, _TLS_CLOSED) for cause in causes
+        isinstance(cause, _NOT_TLS_FAILURES) for cause in causes
     )
 
 

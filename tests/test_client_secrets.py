@@ -140,3 +140,40 @@ def test_no_secret_when_a_tls_certificate_is_refused(tmp_path: Path, caplog: pyt
             assert outcome.error is not None and "TLS handshake" in str(outcome.error)
             assert len(server.requests) == 0
             assert _leaks(_texts_of(outcome.error), caplog.records) == []
+
+
+SIGNED = f"ACS3-HMAC-SHA256 Credential={KEY_ID},SignedHeaders=host;x-acs-date,Signature=9f8e7d6c5b4a"
+
+
+def _envelope(status: int, document: object) -> bytes:
+    return answer(status, json.dumps(document).encode(), "Content-Type: application/json")
+
+
+# Answers of a server that echoes what the request carried, anywhere it can: error texts, the body, the data.
+ECHOING_ANSWERS = {
+    "error-message": _envelope(
+        400, {"requestId": "R", "success": False, "errorCode": "X", "errorMessage": f"{TOKEN} / {SECRET} / {SIGNED}"}
+    ),
+    "error-code-and-request-id": _envelope(
+        400, {"requestId": TOKEN, "success": False, "errorCode": SECRET, "errorMessage": "m"}
+    ),
+    "gateway": _envelope(403, {"Code": "Forbidden", "Message": f"x-acs-security-token={TOKEN}", "RequestId": SECRET}),
+    "html-5xx": answer(502, f"<html>{SIGNED} {TOKEN}</html>".encode(), "Content-Type: text/html"),
+    "data-field": _envelope(200, {"requestId": "R", "success": True, "data": [{"deploymentId": [TOKEN, SECRET]}]}),
+    "long-message": _envelope(
+        400, {"requestId": "R", "success": False, "errorCode": "X", "errorMessage": "x" * 295 + TOKEN + SECRET}
+    ),
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("echo", ECHOING_ANSWERS)
+def test_no_secret_a_server_echoes_reaches_an_error_or_a_log(
+    caplog: pytest.LogCaptureFixture, path: str, echo: str
+) -> None:
+    with loopback([ECHOING_ANSWERS[echo]]) as server, debug_logs(caplog):
+        outcome = call(path, settings(server.url, credentials=GOOD, retry_limit=2, timeout=2), READ, fake_sleep=True)
+    assert outcome.error is not None
+    texts = _texts_of(outcome.error)
+    assert _leaks(texts, caplog.records) == []
+    assert not any(part in text for text in texts for part in (TOKEN[:10], SECRET[:10]))

@@ -6,6 +6,7 @@ Every table runs on the sync (requests) and the async (httpx) path alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import email.utils
 import json
@@ -25,8 +26,8 @@ from airflow_provider_flink_vvp.api import (
     VVPConnectionError,
     VVPError,
 )
-from airflow_provider_flink_vvp.api.operations import get_deployments_by_name
-from airflow_provider_flink_vvp.client import MAX_BODY_BYTES, MAX_RETRY_WAIT, AsyncVVPClient
+from airflow_provider_flink_vvp.api.operations import get_deployments_by_name, start_job_with_params
+from airflow_provider_flink_vvp.client import MAX_BODY_BYTES, MAX_RETRY_WAIT, AsyncVVPClient, VVPClient
 from airflow_provider_flink_vvp.sharing import MAX_PAUSE_SECONDS, SharedEndpoint
 from airflow_provider_flink_vvp.testing import EmulatorState, Fault, FaultKind, ManualClock, VVPEmulator
 from tests.client_harness import (
@@ -156,9 +157,10 @@ def test_a_body_over_the_cap_is_refused_without_reading_it_all(path: str, behavi
     assert isinstance(outcome.error, VVPApiError)
     assert outcome.error.code == "InvalidResponse"
     assert f"{ACTION} failed: InvalidResponse: the answer is larger than {MAX_BODY_BYTES} bytes" in str(outcome.error)
-    assert not outcome.error.retryable
-    assert len(server.requests) == 1
-    assert outcome.elapsed < 2
+    # An answer that cannot be read is retried, and a start answered so may have run.
+    assert outcome.error.retryable and outcome.error.maybe_ran
+    assert len(server.requests) == 3
+    assert outcome.elapsed < 3
 
 
 # 2. Retry classes and capped pauses -------------------------------------------------------------------------
@@ -196,6 +198,66 @@ def test_429_and_any_5xx_are_retried(path: str, failure: bytes) -> None:
     # A 429 was refused before running; a 5xx may have run, so a start would be confirmed first.
     assert outcome.error.maybe_ran is (not failure.startswith(b"HTTP/1.1 429"))
     assert len(server.requests) == 2
+
+
+# 200 answers that are not the API's: a gateway's page, another service, a body of the wrong shape.
+UNREADABLE = {
+    "html": answer(200, b"<html><body>Maintenance</body></html>", "Content-Type: text/html"),
+    "no-envelope": answer(200, b'{"unexpected": 1}', "Content-Type: application/json"),
+    "empty-id": answer(200, json.dumps({"requestId": "R", "success": True, "data": [{"deploymentId": ""}]}).encode()),
+    "bad-page": answer(200, b'{"requestId": "R", "success": true, "data": [], "totalSize": -1}'),
+    "error-code-object": answer(200, b'{"requestId": "R", "success": false, "errorCode": {"a": 1}}'),
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("unreadable", UNREADABLE)
+def test_an_unreadable_answer_to_a_read_is_retried_within_the_budget(path: str, unreadable: str) -> None:
+    garbled = UNREADABLE[unreadable]
+    with loopback([garbled, garbled, answer(200, OK_BODY)]) as server:
+        outcome = call(path, settings(server.url, retry_limit=3), READ, fake_sleep=True)
+        assert outcome.error is None and outcome.result == []
+        assert len(server.requests) == 3
+    with loopback([garbled]) as server:
+        outcome = call(path, settings(server.url, retry_limit=2), READ, fake_sleep=True)
+        assert len(server.requests) == 2 and len(outcome.sleeps) == 1
+    assert isinstance(outcome.error, VVPApiError) and outcome.error.code == "InvalidResponse"
+    assert outcome.error.retryable and outcome.error.maybe_ran
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("unreadable", UNREADABLE)
+def test_a_start_answered_unreadably_is_confirmed_before_any_resend(path: str, unreadable: str) -> None:
+    start = start_job_with_params(
+        namespace=SEED["namespace"], workspace=SEED["workspace"], deployment_id=SEED["deploymentId"]
+    )
+    checks: list[str] = []
+
+    def found() -> str:
+        checks.append("looked")
+        return "the started job"
+
+    async def found_async() -> str:
+        return found()
+
+    with loopback([UNREADABLE[unreadable]]) as server:
+        client_settings = settings(server.url, retry_limit=3)
+        if path == "sync":
+            client = VVPClient(client_settings)
+            result = client.call_or_confirm(start, found)
+            client.close()
+        else:
+
+            async def start_async() -> str:
+                async_client = AsyncVVPClient(client_settings)
+                try:
+                    return await async_client.call_or_confirm(start, found_async)
+                finally:
+                    await async_client.aclose()
+
+            result = asyncio.run(start_async())
+        assert len(server.requests) == 1
+    assert result == "the started job" and checks == ["looked"]
 
 
 def dated(header: str) -> str:
@@ -393,6 +455,60 @@ def test_a_refusing_proxy_is_a_connection_error(
     assert requests_made(emulator) == 0 and len(outcome.sleeps) == 1
 
 
+@contextlib.contextmanager
+def _full_backlog() -> Iterator[str]:
+    """A port whose listen queue is full: the TCP handshake is never answered."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+        queued = [socket.socket() for _ in range(4)]
+        for waiting in queued:
+            waiting.setblocking(False)
+            waiting.connect_ex(listener.getsockname())
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            for waiting in queued:
+                waiting.close()
+
+
+@contextlib.contextmanager
+def _silent_tls() -> Iterator[str]:
+    """https to a server that takes the connection and never answers the TLS ClientHello."""
+    with loopback([_silence]) as server:
+        yield server.url.replace("http://", "https://")
+
+
+@contextlib.contextmanager
+def _dripping_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An https endpoint reached through a proxy that answers CONNECT one byte every 50 ms."""
+    proxy_answer = _drip(b"HTTP/1.1 200 Connection established\r\nX-Padding: " + b"p" * 200, b"")
+    with loopback([proxy_answer]) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        yield "https://vvp.example.invalid"
+
+
+CONNECTING_STALLS = {
+    "full-listen-backlog": lambda monkeypatch: _full_backlog(),
+    "silent-tls-handshake": lambda monkeypatch: _silent_tls(),
+    "dripping-proxy-connect": _dripping_proxy,
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("stall", CONNECTING_STALLS)
+def test_a_stall_while_connecting_ends_at_the_timeout_and_sent_nothing(
+    monkeypatch: pytest.MonkeyPatch, path: str, stall: str
+) -> None:
+    with CONNECTING_STALLS[stall](monkeypatch) as url:
+        outcome = call(path, settings(url, timeout=0.5, retry_limit=2), READ)
+    assert isinstance(outcome.error, VVPConnectionError)
+    assert str(outcome.error).startswith(f"{ACTION}: could not connect to {url} within 0.5 s (")
+    # Retried (a slow handshake is no TLS failure), and never sent: a start would be sent again unconfirmed.
+    assert outcome.error.retryable and not outcome.error.maybe_ran
+    assert 0.95 <= outcome.elapsed < 1.6
+
+
 # Credentials no header can carry: refused when built, before any library could quote them in an error or a log.
 BAD_HEADER_CREDENTIALS = [
     (("transport-key\nInjected: 1", "transport-secret", None), "AccessKey ID"),
@@ -442,8 +558,6 @@ def test_whatever_a_library_raises_becomes_the_providers_error(path: str) -> Non
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_start_that_broke_mid_answer_is_not_repeated_blindly(emulator: VVPEmulator, path: str) -> None:
-    from airflow_provider_flink_vvp.api.operations import start_job_with_params
-
     start = start_job_with_params(
         namespace=SEED["namespace"], workspace=SEED["workspace"], deployment_id=SEED["deploymentId"]
     )

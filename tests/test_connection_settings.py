@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_flink_vvp.api import Credentials, VVPConfigurationError
-from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook, HookConfig
+from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook, HookConfig, config_from_connection
 from airflow_provider_flink_vvp.testing import EmulatorState, VVPEmulator
 
 CONN_ID = "vvp_settings"
@@ -44,14 +44,17 @@ async def both_ways(monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any]) -> tu
 REFUSED: list[tuple[dict[str, Any], str]] = [
     *[
         (connection(extra={"timeout": value}), "timeout")
-        for value in ("nan", "inf", "-inf", 0, -1, "0", "-2.5", True, [])
+        for value in ("nan", "inf", "-inf", 0, -1, "0", "-2.5", True, [], 1e10, "1e300", 86400.5)
     ],
     (connection(extra={"timeout": "soon"}), "extra 'timeout' must be a number, got 'soon'"),
     *[
         (connection(extra={"retry_limit": value}), "retry_limit")
-        for value in (0, 1.5, "1.5", "x", True, -3, "0", "1e3")
+        for value in (0, 1.5, "1.5", "x", True, -3, "0", "1e3", 101, 10**12, "1_000")
     ],
-    *[(connection(extra={"retry_delay": value}), "retry_delay") for value in ("nan", -1, "inf", True, "-0.5", {})],
+    *[
+        (connection(extra={"retry_delay": value}), "retry_delay")
+        for value in ("nan", -1, "inf", True, "-0.5", {}, 60.5, 1e300)
+    ],
     *[
         (connection(host=host), "endpoint must be a URL like https://ververica.cn-hangzhou.aliyuncs.com")
         for host in (
@@ -69,9 +72,22 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
             "https://vvp.exämple.com",
             "https://[::1",
             "https://",
+            # urlsplit drops tabs and newlines inside a URL: they must not pass as if absent.
+            "http://127.0.0.1\t:8765",
+            "http://127.0.0.1\n:8765",
+            "https://vvp.exa\r\nmple.com",
+            "https://vvp.example.com\x00",
+            "https://vvp.example.com;x=1",
+            "https://vvp.exa%2fmple.com",
+            "https://vvp.example.com\x0b:8443",
         )
     ],
-    (connection(host="vvp.example.com", port=70000), "endpoint must be a URL"),
+    # A port of 0 reaches the hook as None (Airflow drops it): test_a_port_the_form_cannot_mean_is_refused.
+    *[(connection(host="vvp.example.com", port=port), "port must be from 1 to 65535") for port in (-1, 70000)],
+    *[
+        (connection(host=host, port=port), "port 9000 is not the port of the host's URL")
+        for host, port in (("http://vvp.example.com:8080", 9000), ("https://vvp.example.com", 9000))
+    ],
     *[
         (connection(host=host), "endpoint must not hold a user name or password")
         for host in (
@@ -105,7 +121,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     (connection(extra={"security_token": 5}), "extra 'security_token' must be a string"),
     *[
         (connection(extra={"region": value}), "extra 'region' must be a region ID")
-        for value in ("Hangzhou!", "cn hangzhou", 5, " cn-hangzhou")
+        for value in ("Hangzhou!", "cn hangzhou", 5, " cn-hangzhou", "cn-hangzhou\n", "cn-hangzhou\r\n")
     ],
     *[
         (connection(extra={"console_url": value}), "console_url")
@@ -144,6 +160,11 @@ STRIPPED: list[tuple[dict[str, Any], dict[str, Any]]] = [
     (connection(extra={"timeout": 7, "retry_limit": "", "retry_delay": 0.25}), {"timeout": 7.0, "retry_delay": 0.25}),
     (connection(host=" vvp.example.com ", port=8443), {"endpoint": "https://vvp.example.com:8443"}),
     (connection(host="https://[::1]:8443/"), {"endpoint": "https://[::1]:8443/"}),
+    (connection(host="https://vvp.example.com:8443", port=8443), {"endpoint": "https://vvp.example.com:8443"}),
+    (
+        connection(extra={"timeout": 86400, "retry_limit": 100, "retry_delay": 60}),
+        {"timeout": 86400.0, "retry_limit": 100, "retry_delay": 60.0},
+    ),
 ]
 
 
@@ -205,7 +226,9 @@ def test_environment_credentials_are_stripped(monkeypatch: pytest.MonkeyPatch) -
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
-        ({"timeout": float("nan")}, "timeout must be a positive number of seconds (finite), got nan"),
+        ({"timeout": float("nan")}, "timeout must be a positive number of seconds (finite), at most 86400, got nan"),
+        ({"timeout": 1e10}, "at most 86400, got 10000000000.0"),
+        ({"retry_limit": 10**6}, "at most 100, got 1000000"),
         ({"timeout": 0}, "timeout must be a positive number"),
         ({"retry_limit": 1.5}, "the hook's retry_limit argument must be a whole number"),
         ({"retry_limit": True}, "the hook's retry_limit argument"),
@@ -245,3 +268,18 @@ async def test_a_refused_setting_sends_no_request_on_either_path(
             await hook.aget_latest_deployment("d")
         await hook.aclose()
         assert emulator.request_counts() == {}
+
+
+@pytest.mark.parametrize(("host", "port"), [("vvp.example.com", 0), ("https://vvp.example.com", 0), ("h", True)])
+def test_a_port_the_form_cannot_mean_is_refused(host: str, port: Any) -> None:
+    with pytest.raises(VVPConfigurationError, match=f"^Connection '{CONN_ID}': port must be from 1 to 65535"):
+        config_from_connection(
+            conn_id=CONN_ID,
+            host=host,
+            port=port,
+            login="AKID",
+            password="the-secret",
+            extra={},
+            environ={},
+            overrides={},
+        )

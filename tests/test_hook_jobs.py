@@ -9,7 +9,7 @@ import pytest
 import requests
 import requests_mock
 
-from airflow_provider_flink_vvp.api import VVPApiError
+from airflow_provider_flink_vvp.api import JOB_STATUSES, TERMINAL_JOB_STATUSES, VVPApiError, VVPOutcomeUnknownError
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 BASE = "http://vvp.test/api/v2/namespaces/ns"
@@ -146,3 +146,68 @@ def test_get_job(hook: FlinkVVPHook) -> None:
     with requests_mock.Mocker() as mock:
         mock.get(f"{BASE}/jobs/j-1", json=envelope(job("j-1", "RUNNING")))
         assert hook.get_job("j-1").status == "RUNNING"
+
+
+# Answers to a start that cannot be read: the start may well have run.
+UNREADABLE_ANSWERS: list[dict[str, Any]] = [
+    {"status_code": 200, "text": "<html><body>OK</body></html>"},
+    {"status_code": 200, "json": {"unexpected": True}},
+    {"status_code": 200, "json": envelope({"jobId": "j-new", "deploymentId": "dep-1"})},  # no status
+    {"status_code": 200, "json": envelope({"jobId": "", "deploymentId": "dep-1", "status": {}})},
+    {"status_code": 200, "json": {"requestId": "R", "success": False, "errorCode": {"x": 1}}},
+]
+
+
+@pytest.mark.parametrize("unreadable", UNREADABLE_ANSWERS)
+def test_a_start_answered_unreadably_finds_the_started_job_instead_of_starting_another(
+    hook: FlinkVVPHook, unreadable: dict[str, Any]
+) -> None:
+    with requests_mock.Mocker() as mock:
+        mock.get(
+            requests_mock.ANY,
+            [
+                {"json": envelope([job("j-old", "FINISHED")], total=1)},
+                {"json": envelope([job("j-new", "STARTING"), job("j-old", "FINISHED")], total=2)},
+            ],
+        )
+        mock.post(START, **unreadable)
+        started = hook.start_job("dep-1")
+    assert started.job_id == "j-new"
+    assert len(posts(mock)) == 1
+
+
+# What GetJob may say after a stop whose answer was lost, and whether that confirms the stop.
+STATUS_AFTER_A_LOST_STOP = [
+    *[(job("j-run", status), status == "CANCELLING" or status in TERMINAL_JOB_STATUSES) for status in JOB_STATUSES],
+    (job("j-run", "cancelling"), True),  # the case is the service's, the state is the same
+    (job("j-run", " Failed "), True),
+]
+
+
+@pytest.mark.parametrize(("read", "confirmed"), STATUS_AFTER_A_LOST_STOP)
+def test_a_lost_stop_is_confirmed_only_by_a_cancelling_or_ended_job(
+    hook: FlinkVVPHook, read: dict[str, Any], confirmed: bool
+) -> None:
+    with requests_mock.Mocker() as mock:
+        mock.post(
+            STOP, [{"exc": requests.exceptions.ReadTimeout("lost")}, {"json": envelope(job("j-run", "CANCELLING"))}]
+        )
+        mock.get(f"{BASE}/jobs/j-run", json=envelope(read))
+        stopped = hook.stop_job("j-run")
+    assert len(posts(mock)) == (1 if confirmed else 2)
+    assert stopped.status in JOB_STATUSES
+
+
+@pytest.mark.parametrize(
+    "status",
+    [None, {}, {"currentJobStatus": None}, {"currentJobStatus": ""}, {"currentJobStatus": "UNKNOWN"}, "CANCELLED"],
+)
+def test_a_job_read_without_a_usable_status_never_confirms_a_lost_stop(hook: FlinkVVPHook, status: Any) -> None:
+    unusable = {"jobId": "j-run", "deploymentId": "dep-1", **({"status": status} if status is not None else {})}
+    with requests_mock.Mocker() as mock:
+        mock.post(STOP, exc=requests.exceptions.ReadTimeout("lost"))
+        mock.get(f"{BASE}/jobs/j-run", json=envelope(unusable))
+        with pytest.raises(VVPOutcomeUnknownError, match="StopJob may have run") as info:
+            hook.stop_job("j-run")
+    assert "InvalidResponse" in str(info.value)
+    assert len(posts(mock)) == 1

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+
 THROTTLING_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api"})
 # Refused at the gateway, before the operation ran: safe to repeat even for a start or a stop.
 REFUSED_BEFORE_RUNNING_CODES = THROTTLING_CODES | {"SignatureNonceUsed"}
 RETRYABLE_CODES = REFUSED_BEFORE_RUNNING_CODES | {"ServiceUnavailable", "InternalError"}
 # Too Many Requests: a refusal before running, whatever the body says.
 THROTTLED_STATUS = 429
+# An answer the provider cannot read (not the API's shape, an HTML page, an oversize body): a broken gateway or a
+# server mid-deploy as often as a wrong endpoint, so retried; a start or stop answered so may have run.
+INVALID_RESPONSE = "InvalidResponse"
+REDACTED = "<redacted>"
+# The parts of a signed Authorization header a server may echo: the key ID, the signed headers, the signature.
+_AUTHORIZATION_PARTS = re.compile(r"\b(?:Credential|SignedHeaders|Signature)=[^\s,;&\"']*")
 
 _HINTS = {
     "SignatureDoesNotMatch": "The AccessKey Secret does not belong to this AccessKey ID: check the connection's "
@@ -72,11 +81,34 @@ class VVPApiError(VVPError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
-        return self.throttled or self.code in RETRYABLE_CODES or self.http_status >= 500
+        return self.throttled or self.code in RETRYABLE_CODES or self.http_status >= 500 or self.unreadable
 
     @property
     def maybe_ran(self) -> bool:  # type: ignore[override]
+        if self.unreadable:
+            return True
         return self.http_status >= 500 and not self.throttled and self.code not in REFUSED_BEFORE_RUNNING_CODES
+
+    @property
+    def unreadable(self) -> bool:
+        """The answer was not the API's (code ``InvalidResponse``): what the request did is unknown."""
+        return self.code == INVALID_RESPONSE
+
+    def redacted(self, secrets: Collection[str]) -> VVPApiError:
+        """This error with ``secrets`` and any echoed Authorization header parts cut out of the server's texts;
+        itself when they hold none. The copy has no cause: a cause's text may hold them too."""
+        texts = {"code": self.code, "message": self.message, "request_id": self.request_id}
+        clean = {name: redact(text, secrets) if text else text for name, text in texts.items()}
+        if clean == texts:
+            return self
+        return VVPApiError(
+            code=clean["code"] or "",
+            message=clean["message"] or "",
+            request_id=clean["request_id"],
+            http_status=self.http_status,
+            action=self.action,
+            retry_after=self.retry_after,
+        )
 
     @property
     def hint(self) -> str | None:
@@ -93,6 +125,14 @@ class VVPApiError(VVPError):
 
     def _text(self) -> str:
         return f"{self.action} failed: {self.summary}" if self.action else self.summary
+
+
+def redact(text: str, secrets: Collection[str]) -> str:
+    """``text`` with every one of ``secrets`` and every echoed Authorization header part replaced by a mark."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _AUTHORIZATION_PARTS.sub(REDACTED, text)
 
 
 class VVPConnectionError(VVPError):

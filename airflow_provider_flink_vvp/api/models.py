@@ -169,6 +169,17 @@ TERMINAL_JOB_STATUSES = frozenset({"FAILED", "CANCELLED", "FINISHED"})
 ACTIVE_JOB_STATUSES = frozenset({"STARTING", "RUNNING"})
 
 
+def _job_status(status: Mapping[str, Any]) -> str:
+    """``status.currentJobStatus``, one of :data:`JOB_STATUSES` (in any case): a job whose state is unknown
+    would be taken for stopped or running by whoever reads it."""
+    value = status.get("currentJobStatus")
+    if not isinstance(value, str) or value.strip().upper() not in JOB_STATUSES:
+        raise ValueError(
+            f"status.currentJobStatus must be one of {', '.join(JOB_STATUSES)}, got {describe_value(value)}"
+        )
+    return value.strip().upper()
+
+
 @dataclass(frozen=True)
 class JobFailure:
     """Why a job failed, as ``status.failure`` says."""
@@ -205,12 +216,12 @@ class Job:
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> Job:
         raw = _object(raw, "a job")
-        status = _optional_object(raw, "status") or {}
+        status = _object(raw.get("status"), "status")
         failure = _optional_object(status, "failure")
         return cls(
             job_id=_identifier(raw, "jobId"),
             deployment_id=_identifier(raw, "deploymentId"),
-            status=_optional_text(status, "currentJobStatus") or "UNKNOWN",
+            status=_job_status(status),
             failure=JobFailure(
                 reason=_optional_text(failure, "reason"),
                 message=_optional_text(failure, "message"),

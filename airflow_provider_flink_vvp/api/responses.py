@@ -7,11 +7,11 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from airflow_provider_flink_vvp.api.errors import VVPApiError
+from airflow_provider_flink_vvp.api.errors import INVALID_RESPONSE, VVPApiError, redact
 from airflow_provider_flink_vvp.api.models import MAX_LONG, describe_value
 
 T = TypeVar("T")
@@ -19,6 +19,8 @@ T = TypeVar("T")
 RETRY_AFTER_HEADER = "x-acs-retry-after"  # milliseconds
 STANDARD_RETRY_AFTER_HEADER = "retry-after"  # seconds, or an HTTP date
 _SNIPPET_CHARS = 200
+# The most of a server's error code, message or request ID an error repeats.
+MAX_SERVER_TEXT_CHARS = 300
 # What a model raises for data that is not the API's shape.
 _MALFORMED = (KeyError, TypeError, ValueError)
 
@@ -34,11 +36,17 @@ class Envelope:
     total_size: int | None = None
 
 
-def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, action: str) -> Envelope:
+def parse_envelope(
+    *, status: int, headers: Mapping[str, str], body: bytes, action: str, secrets: Collection[str] = ()
+) -> Envelope:
     """The envelope of a successful call; raise VVPApiError for every kind of failure.
 
     ``success`` is the truth: HTTP 200 with ``success: false`` is an error. ``headers`` must
-    look names up case-insensitively (requests' and httpx's headers do).
+    look names up case-insensitively (requests' and httpx's headers do). The server's texts in an
+    error are strings (else ``InvalidResponse``), cut to :data:`MAX_SERVER_TEXT_CHARS`.
+
+    :param secrets: values the server may echo that no error may repeat (the AccessKey secret, the STS
+        token); they, and any Authorization header part, are cut out of the server's texts.
     """
     retry_after = retry_after_seconds(headers)
 
@@ -52,35 +60,53 @@ def parse_envelope(*, status: int, headers: Mapping[str, str], body: bytes, acti
             retry_after=retry_after,
         )
 
+    def server_texts(document: Mapping[str, Any], *keys: str) -> list[str | None]:
+        """The server's texts under ``keys``, redacted and cut; InvalidResponse for one that is not a string."""
+        texts: list[str | None] = []
+        for key in keys:
+            value = document.get(key)
+            if value is not None and not isinstance(value, str):
+                raise error(
+                    INVALID_RESPONSE,
+                    f"the error answer's {key} must be a string, got {type(value).__name__}",
+                    None,
+                )
+            texts.append(None if value is None else _clip(redact(value, secrets)))
+        return texts
+
     try:
         # NaN and Infinity are not JSON; a nesting too deep for the parser is not the API's either.
         document = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         document = None
     if not isinstance(document, dict):
-        raise error(_fallback_code(status), f"the response is not the API's JSON: {_snippet(body)!r}", None)
+        raise error(_fallback_code(status), f"the response is not the API's JSON: {_snippet(body, secrets)!r}", None)
 
     if "success" not in document and "Code" in document:  # the gateway's error shape
-        raise error(str(document["Code"]), str(document.get("Message") or ""), _text_or_none(document.get("RequestId")))
+        code, message, gateway_request_id = server_texts(document, "Code", "Message", "RequestId")
+        raise error(code or _fallback_code(status), message or "", gateway_request_id)
 
-    request_id = _text_or_none(document.get("requestId"))
     if document.get("success") is True:
+        sent_id = document.get("requestId")
+        request_id = _clip(redact(sent_id, secrets)) if isinstance(sent_id, str) else None
         try:
+            _optional_text(document, "requestId")
             return Envelope(
-                request_id=_optional_text(document, "requestId"),
+                request_id=request_id,
                 data=document.get("data"),
                 page_index=_page_field(document, "pageIndex"),
                 page_size=_page_field(document, "pageSize"),
                 total_size=_page_field(document, "totalSize"),
             )
         except (TypeError, ValueError) as exc:
-            raise error("InvalidResponse", f"the response's envelope cannot be read ({exc})", request_id) from None
+            raise error(INVALID_RESPONSE, f"the response's envelope cannot be read ({exc})", request_id) from None
     if "success" not in document:
-        raise error(_fallback_code(status), f"the response has no 'success' field: {_snippet(body)!r}", None)
+        raise error(_fallback_code(status), f"the response has no 'success' field: {_snippet(body, secrets)!r}", None)
+    code, message, request_id = server_texts(document, "errorCode", "errorMessage", "requestId")
     http_code = document.get("httpCode")
     raise error(
-        _unquote(document.get("errorCode")) or _fallback_code(status),
-        _unquote(document.get("errorMessage")) or "the service gave no error message",
+        _unquote(code) or _fallback_code(status),
+        _unquote(message) or "the service gave no error message",
         request_id,
         # A 5xx stays a 5xx (retried, and maybe run) whatever code the envelope claims.
         http_code if type(http_code) is int and 100 <= http_code <= 599 and status < 500 else status,
@@ -141,7 +167,7 @@ def _read(envelope: Envelope, action: str, read: Callable[[], T]) -> T:
         return read()
     except _MALFORMED as exc:
         raise VVPApiError(
-            code="InvalidResponse",
+            code=INVALID_RESPONSE,
             message=f"the response's data cannot be read ({exc})",
             request_id=envelope.request_id,
             http_status=200,
@@ -187,11 +213,6 @@ def _page_field(document: Mapping[str, Any], key: str) -> int | None:
     return value
 
 
-def _text_or_none(value: Any) -> str | None:
-    """A requestId for an error report: only a string is one."""
-    return value if isinstance(value, str) else None
-
-
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -228,15 +249,23 @@ def _finite(value: str | None) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
-def _unquote(value: Any) -> str:
+def _unquote(value: str | None) -> str:
     # The service writes an empty code as the two-character string '""'.
-    text = "" if value is None else str(value).strip()
+    text = (value or "").strip()
     return "" if text in ('""', "''") else text
 
 
+def _clip(text: str) -> str:
+    if len(text) <= MAX_SERVER_TEXT_CHARS:
+        return text
+    return f"{text[:MAX_SERVER_TEXT_CHARS]}... ({len(text)} characters)"
+
+
 def _fallback_code(status: int) -> str:
-    return f"HTTP{status}" if status >= 400 else "InvalidResponse"
+    return f"HTTP{status}" if status >= 400 else INVALID_RESPONSE
 
 
-def _snippet(body: bytes) -> str:
-    return " ".join(body[: _SNIPPET_CHARS * 2].decode("utf-8", "replace").split())[:_SNIPPET_CHARS]
+def _snippet(body: bytes, secrets: Collection[str]) -> str:
+    """The body's start, its whitespace runs made single spaces, without ``secrets`` (cut out before the cut)."""
+    text = " ".join(body[: _SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
+    return redact(text, secrets)[:_SNIPPET_CHARS]

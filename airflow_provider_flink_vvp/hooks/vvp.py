@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -34,7 +35,8 @@ ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a vari
 ENV_SECURITY_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105
 # The Airflow UI may save form fields under this prefix; a plain name wins over a prefixed one.
 _FORM_FIELD_PREFIX = "extra__flink_vvp__"
-_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
+_REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
+MAX_PORT = 65535
 # ListJobs pages read at most: 100,000 jobs at 100 a page, far more than a deployment keeps.
 MAX_JOB_PAGES = 1000
 
@@ -593,8 +595,8 @@ class FlinkVVPHook(BaseHook):
 
 
 def _stopping(job: Job) -> Job | None:
-    """The job if a stop took effect (it is no longer starting or running), else None: the stop is sent again."""
-    return None if job.is_active else job
+    """The job if a stop took effect (it is cancelling or has ended), else None: the stop is sent again."""
+    return job if job.status == "CANCELLING" or job.is_terminal else None
 
 
 def newest_deployment(deployments: list[Deployment], deployment_name: str, target: tuple[str, str]) -> Deployment:
@@ -622,7 +624,7 @@ def _with_job_summary(deployment: Deployment) -> Deployment:
 def _region(conn_id: str, region: Any) -> str | None:
     if region is None or region == "":
         return None
-    if not isinstance(region, str) or not _REGION_PATTERN.match(region):
+    if not isinstance(region, str) or not _REGION_PATTERN.fullmatch(region):
         raise VVPConfigurationError(
             f"Connection {conn_id!r}: extra 'region' must be a region ID like cn-hangzhou, got {region!r}"
         )
@@ -631,7 +633,15 @@ def _region(conn_id: str, region: Any) -> str | None:
 
 def _endpoint(conn_id: str, host: str | None, port: int | None, region: str | None) -> str:
     host = (host or "").strip()
+    if port is not None and (type(port) is not int or not 1 <= port <= MAX_PORT):
+        raise VVPConfigurationError(f"Connection {conn_id!r}: port must be from 1 to {MAX_PORT}, got {port!r}")
     if "://" in host:
+        if port is not None and not _has_port(host, port):
+            raise VVPConfigurationError(
+                # The host is not shown: a URL may hold a password before an '@', refused later.
+                f"Connection {conn_id!r}: port {port} is not the port of the host's URL, which would be used "
+                "instead: put the port in the URL (https://host:port) and leave the port field empty"
+            )
         return host
     if host:
         return f"https://{host}:{port}" if port else f"https://{host}"
@@ -641,6 +651,14 @@ def _endpoint(conn_id: str, host: str | None, port: int | None, region: str | No
             "or the host (e.g. ververica.cn-hangzhou.aliyuncs.com, or http://127.0.0.1:8765 for a local emulator)"
         )
     return f"https://ververica.{region}.aliyuncs.com"
+
+
+def _has_port(url: str, port: int) -> bool:
+    """Whether ``url`` names ``port`` itself (an unreadable URL is refused later, by the client's settings)."""
+    try:
+        return urlsplit(url).port == port
+    except ValueError:
+        return False
 
 
 def _credentials(

@@ -306,11 +306,13 @@ class EmulatorState:
         raw = _copy_object(job)
         if not raw.get("jobId"):
             raise InvalidArgumentError("InvalidJob", "a job needs a jobId")
+        timed = _phases(timeline) if timeline is not None else None
         try:
-            Job.from_api(raw)
+            # With a timeline, as the API would send it: with the status the timeline gives it.
+            Job.from_api(raw if timed is None else _Job(raw, timed, 0.0).view(0.0))
         except (TypeError, ValueError) as exc:
             raise InvalidArgumentError("InvalidJob", f"not a job the API could send: {exc}") from None
-        phases = _phases(timeline) if timeline is not None else [Phase(_job_status(raw), None)]
+        phases = timed or [Phase(_job_status(raw), None)]
         with self._lock:
             if str(raw.get("deploymentId")) not in self._deployments:
                 raise NotFoundError("DeploymentNotFound", f"job {raw['jobId']} names an unknown deployment")

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_flink_vvp.api import Deployment, Job, JobSummary, Page, VVPApiError
+from airflow_provider_flink_vvp.api.errors import REDACTED
 from airflow_provider_flink_vvp.api.models import JOB_SUMMARY_STATES, parse_epoch
 from airflow_provider_flink_vvp.api.operations import get_deployments_by_name, get_job, list_jobs
-from airflow_provider_flink_vvp.api.responses import parse_envelope
+from airflow_provider_flink_vvp.api.responses import MAX_SERVER_TEXT_CHARS, parse_envelope
 
 SEED = json.loads((Path(__file__).parent.parent / "data" / "GetDeploymentsByName.response.json").read_text())
 JOB = {
@@ -89,7 +90,12 @@ MALFORMED_DATA: list[tuple[Any, bytes, str]] = [
     *[(GET_JOB, with_data(job(startTime=value)), "startTime") for value in (1e300, -1, "x", HUGE, False)],
     (GET_JOB, with_data(failure(failedAt=1e300)), "failedAt"),
     *[(BY_NAME, with_data([deployment(jobSummary=value)]), "jobSummary") for value in ("x", 3, [], True)],
-    *[(GET_JOB, with_data(job(status=value)), "status") for value in ("RUNNING", 1, [], True)],
+    *[(GET_JOB, with_data(job(status=value)), "status") for value in ("RUNNING", 1, [], True, None, {})],
+    (GET_JOB, with_data({key: value for key, value in job().items() if key != "status"}), "status"),
+    *[
+        (GET_JOB, with_data(job_status(currentJobStatus=value)), "currentJobStatus")
+        for value in (None, "", " ", "UNKNOWN", "PAUSED", "RUNNING!", "RUN NING")
+    ],
     *[(GET_JOB, with_data(job_status(failure=value)), "failure") for value in ("OOM", 1, ["x"])],
     *[(GET_JOB, with_data(job_status(currentJobStatus=value)), "currentJobStatus") for value in (1, ["RUNNING"], {})],
     *[(GET_JOB, with_data(failure(reason=value)), "reason") for value in (1, [], {})],
@@ -152,6 +158,91 @@ def test_a_body_the_json_parser_cannot_take_is_an_invalid_response(operation: An
         parse(operation, body)
     assert info.value.code == "InvalidResponse"
     assert info.value.action == operation.action
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"), [("running", "RUNNING"), ("Cancelling", "CANCELLING"), (" FINISHED ", "FINISHED")]
+)
+def test_a_job_status_is_read_in_any_case(sent: str, read: str) -> None:
+    assert parse(GET_JOB, with_data(job_status(currentJobStatus=sent))).status == read
+
+
+def error_answer(**fields: Any) -> bytes:
+    return json.dumps(
+        {"requestId": "R-err", "success": False, "errorCode": "Code", "errorMessage": "m", **fields}
+    ).encode()
+
+
+def gateway_answer(**fields: Any) -> bytes:
+    return json.dumps({"RequestId": "R-gw", "Code": "Code", "Message": "m", **fields}).encode()
+
+
+NOT_TEXT = (5, 1.5, True, [], ["x"], {}, {"nested": "x" * 1000})
+# Error answers whose server texts are not strings: (body, the field named).
+ERROR_FIELDS_NOT_TEXT = [
+    *[(error_answer(**{key: value}), key) for key in ("errorCode", "errorMessage", "requestId") for value in NOT_TEXT],
+    *[(gateway_answer(**{key: value}), key) for key in ("Code", "Message", "RequestId") for value in NOT_TEXT],
+]
+
+
+@pytest.mark.parametrize("status", [200, 400, 503])
+@pytest.mark.parametrize(("body", "field"), ERROR_FIELDS_NOT_TEXT)
+def test_an_error_answer_whose_texts_are_not_strings_is_an_invalid_response(
+    status: int, body: bytes, field: str
+) -> None:
+    with pytest.raises(VVPApiError) as info:
+        parse_envelope(status=status, headers={}, body=body, action="GetJob")
+    assert info.value.code == "InvalidResponse" and info.value.http_status == status
+    assert f"{field} must be a string" in info.value.message
+    assert len(str(info.value)) < 300
+
+
+LONG = 5_000_000
+# Error answers with huge texts: every one is cut, whatever its field.
+HUGE_TEXTS = [
+    error_answer(errorCode="C" * LONG),
+    error_answer(errorMessage="M" * LONG),
+    error_answer(requestId="R" * LONG),
+    error_answer(errorCode="C" * LONG, errorMessage="M" * LONG, requestId="R" * LONG),
+    gateway_answer(Code="C" * LONG, Message="M" * LONG, RequestId="R" * LONG),
+    with_data([deployment(deploymentId=5)], requestId="R" * LONG),
+]
+
+
+@pytest.mark.parametrize("body", HUGE_TEXTS, ids=range(len(HUGE_TEXTS)))
+def test_a_servers_huge_texts_are_cut(body: bytes) -> None:
+    with pytest.raises(VVPApiError) as info:
+        parse(BY_NAME, body)
+    assert len(str(info.value)) < 3 * (MAX_SERVER_TEXT_CHARS + 40) + 200
+    assert all(len(text or "") <= MAX_SERVER_TEXT_CHARS + 40 for text in (info.value.code, info.value.request_id))
+
+
+TOKEN = "STS.Nv/Tok+en=="
+SECRET = "Secret-Of-The-Key"
+SIGNED = "ACS3-HMAC-SHA256 Credential=AKID,SignedHeaders=host;x-acs-date,Signature=0a1b2c3d"
+# The server's texts, each echoing what the request carried.
+ECHOES = [
+    error_answer(errorMessage=f"token {TOKEN} rejected"),
+    error_answer(errorMessage=f"string to sign with {SECRET}", errorCode=f"Bad.{TOKEN}"),
+    error_answer(errorMessage=f"Authorization: {SIGNED}"),
+    error_answer(errorMessage="x" * 290 + TOKEN),  # the token across the cut
+    error_answer(requestId=TOKEN),
+    gateway_answer(Message=f"x-acs-security-token={TOKEN}; {SIGNED}", RequestId=SECRET),
+    gateway_answer(Code=SIGNED),
+    f"<html>{TOKEN} {SIGNED}</html>".encode(),
+    json.dumps({"echo": f"{TOKEN} {SECRET}"}).encode(),
+]
+
+
+@pytest.mark.parametrize("status", [200, 400, 502])
+@pytest.mark.parametrize("body", ECHOES, ids=range(len(ECHOES)))
+def test_an_echoed_secret_token_or_signature_never_reaches_the_error(status: int, body: bytes) -> None:
+    with pytest.raises(VVPApiError) as info:
+        parse_envelope(status=status, headers={}, body=body, action="GetJob", secrets=(SECRET, TOKEN))
+    text = " ".join(str(part) for part in (info.value, info.value.code, info.value.message, info.value.request_id))
+    for leak in (TOKEN, TOKEN[:8], SECRET, "Signature=", "Credential=", "0a1b2c3d"):
+        assert leak not in text
+    assert REDACTED in text
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,24 @@ MALFORMED_STATE_FILES: list[tuple[bytes, str]] = [
     (_json({"access_keys": ["ak"]}), "access_keys must be an object"),
     (_json({"access_keys": {"ak": 5}}), "access_keys must be an object"),
     (_json({"access_keys": {"ak": ""}}), "access_keys must be an object"),
+    # What no client could send or sign with: refused by the client's own checks.
+    (_json({"access_keys": {"a\nb": "sk"}}), "access_keys['a\\nb']: no client could use it: the AccessKey ID"),
+    (_json({"access_keys": {"a\tb": "sk"}}), "the AccessKey ID must be printable ASCII"),
+    (_json({"access_keys": {"ak": "s\u00e9cret"}}), "access_keys['ak']: no client could use it: the AccessKey Secret"),
+    (_json({"access_keys": {"ak": " sk"}}), "the AccessKey Secret must not start or end with whitespace"),
+    *[
+        (_with_deployment(workspace=value), "deployments[0]: no client could use it: workspace")
+        for value in ("w\nx", "w/x", "w\u00e9", " w")
+    ],
+    *[
+        (_with_deployment(namespace=value), "deployments[0]: no client could use it: namespace")
+        for value in ("..", ".", "a/b", "n\n", " n")
+    ],
+    (
+        _json({"deployments": [SEED, SEED]}),
+        f"deployments[1]: deploymentId {SEED['deploymentId']!r} appears more than once",
+    ),
+    (_json({"deployments": [SEED], "jobs": [JOB, JOB]}), "jobs[1]: jobId 'j1' appears more than once"),
     (_json({"deployments": {}}), "deployments must be a list of objects"),
     (_json({"deployments": [1]}), "deployments must be a list of objects"),
     (_json({"jobs": "j1"}), "jobs must be a list of objects"),
@@ -162,7 +180,9 @@ MALFORMED_STATE_FILES: list[tuple[bytes, str]] = [
     (_with_job(deploymentId="nobody"), "jobs[0]: job j1 names an unknown deployment"),
     (_with_job(jobId=5), "jobs[0]: not a job the API could send: jobId"),
     (_with_job(status="RUNNING"), "jobs[0]: not a job the API could send: status"),
-    (_with_job(status={}), "needs a known status.currentJobStatus"),
+    (_with_job(status={}), "not a job the API could send: status.currentJobStatus must be one of"),
+    (_with_job(status={"currentJobStatus": "PAUSED"}), "status.currentJobStatus must be one of"),
+    (_with_job(status={"currentJobStatus": "running"}), "needs a known status.currentJobStatus"),
     (_with_job(startTime=1e300), "startTime"),
     (_with_job(timeline=[["RUNNING", -1], ["FAILED", None]]), "timeline"),
     (_with_job(timeline=[["RUNNING", True], ["FAILED", None]]), "timeline"),
@@ -226,6 +246,9 @@ def test_the_state_file_s_deployment_order_and_the_option_that_overrides_it(tmp_
     [
         (("--access-key", "no-colon"), "--access-key takes ID:SECRET"),
         (("--access-key", ":s3cr3t-value"), "--access-key takes ID:SECRET"),
+        (("--access-key", "a\nb:s3cr3t-value"), "the AccessKey ID must be printable ASCII"),
+        (("--access-key", "ak:s3cr3t-value\u00e9"), "the AccessKey Secret must be printable ASCII"),
+        (("--access-key", "ak:s3cr3t-value "), "the AccessKey Secret must not start or end with whitespace"),
         (("--starting-seconds", "nan"), "starting must be a finite number of seconds"),
         (("--cancelling-seconds", "-1"), "cancelling must be a finite number of seconds"),
     ],

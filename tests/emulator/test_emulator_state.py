@@ -122,7 +122,9 @@ def test_a_job_without_timeline_holds_its_status(state: EmulatorState) -> None:
 @pytest.mark.parametrize(
     ("job", "timeline", "message"),
     [
-        ({"jobId": "j", "deploymentId": SEED_ID}, None, "currentJobStatus"),
+        ({"jobId": "j", "deploymentId": SEED_ID}, None, "status must be an object"),
+        ({"jobId": "j", "deploymentId": SEED_ID, "status": {}}, None, "currentJobStatus must be one of"),
+        ({"jobId": "j", "deploymentId": SEED_ID, "status": {"currentJobStatus": "PAUSED"}}, None, "currentJobStatus"),
         ({"jobId": "j", "deploymentId": SEED_ID}, [["RUNNING", None], ["FAILED", None]], "only the last"),
         ({"jobId": "j", "deploymentId": SEED_ID}, [["SLEEPING", None]], "known states"),
         ({"jobId": "j", "deploymentId": SEED_ID}, [], "at least one"),
