@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from airflow_provider_flink_vvp.api.operations import Credentials
 from airflow_provider_flink_vvp.testing.faults import DEFAULT_RETRY_AFTER_MS, FaultInjector, FaultKind
 from airflow_provider_flink_vvp.testing.harness import VVPEmulator
 from airflow_provider_flink_vvp.testing.server import DEFAULT_IDLE_TIMEOUT
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ValueError(
                     f"--access-key takes ID:SECRET, got {key_id!r} and a secret of {len(secret)} characters"
                 )
+            Credentials(key_id, secret)  # what no client could send is refused here, not on every request
             state.add_access_key(key_id, secret)
         faults = FaultInjector(
             rates={kind: getattr(options, _rate_dest(kind)) for kind in _RATE_FLAGS},

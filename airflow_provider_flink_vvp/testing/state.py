@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
 from airflow_provider_flink_vvp.api.models import (
     JOB_SUMMARY_STATES,
     RESTORE_STRATEGIES,
@@ -29,6 +30,7 @@ from airflow_provider_flink_vvp.api.models import (
     describe_value,
     parse_epoch,
 )
+from airflow_provider_flink_vvp.api.operations import Credentials, check_namespace, check_workspace
 
 RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
 # How the emulator lists deployments: the service's order, or its reverse (to prove a client does not
@@ -245,14 +247,23 @@ class EmulatorState:
                 "InvalidStateFile", "access_keys must be an object of non-empty id: secret strings"
             )
         for key_id, secret in keys.items():
+            with _at(f"access_keys[{key_id!r}]"), _usable_by_a_client():
+                Credentials(key_id, secret)
             state.add_access_key(key_id, secret)
+        deployment_ids: set[str] = set()
         for index, deployment in enumerate(_list_of_objects(document, "deployments")):
             with _at(f"deployments[{index}]"):
                 state.add_deployment(deployment)
+                with _usable_by_a_client():
+                    check_workspace(deployment["workspace"])
+                    check_namespace(deployment["namespace"])
+                _first(deployment_ids, "deploymentId", deployment["deploymentId"])
+        job_ids: set[str] = set()
         for index, job in enumerate(_list_of_objects(document, "jobs")):
             with _at(f"jobs[{index}]"):
                 timeline = job.get("timeline")
                 state.add_job({k: v for k, v in job.items() if k != "timeline"}, timeline=timeline)
+                _first(job_ids, "jobId", job["jobId"])
         return state
 
     @classmethod
@@ -553,6 +564,22 @@ def _at(where: str) -> Iterator[None]:
         yield
     except StateError as exc:
         raise type(exc)(exc.code, f"{where}: {exc.message}") from None
+
+
+@contextlib.contextmanager
+def _usable_by_a_client() -> Iterator[None]:
+    """The client's own check of a value, refusing what no client could send as an InvalidArgumentError."""
+    try:
+        yield
+    except VVPConfigurationError as exc:
+        raise InvalidArgumentError("InvalidStateFile", f"no client could use it: {exc}") from None
+
+
+def _first(seen: set[str], key: str, identifier: str) -> None:
+    """Refuse a state file's second object with an ID already seen, which would silently replace the first."""
+    if identifier in seen:
+        raise InvalidArgumentError("InvalidStateFile", f"{key} {identifier!r} appears more than once")
+    seen.add(identifier)
 
 
 def _job_status(job: Mapping[str, Any]) -> JobStatus:
