@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_flink_vvp.testing import EmulatorState, VVPEmulator
+from airflow_provider_flink_vvp.testing import emulator as emulator_cli
 from airflow_provider_flink_vvp.testing.emulator import main
 from airflow_provider_flink_vvp.testing.server import VVPApplication, VVPHTTPServer
 
@@ -196,6 +197,16 @@ MALFORMED_STATE_FILES: list[tuple[bytes, str]] = [
     (_json({"deployment_order": "random"}), "deployment_order must be one of newest_first, oldest_first"),
     (_json({"deployment_order": 5}), "deployment_order must be a string"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _refusal_expected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here expects main() to refuse: one that accepts fails at once instead of serving forever."""
+
+    def serve(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the emulator accepted what it should refuse and would serve until stopped")
+
+    monkeypatch.setattr(emulator_cli, "VVPEmulator", serve)
 
 
 @pytest.mark.parametrize(("content", "problem"), MALFORMED_STATE_FILES)
