@@ -80,6 +80,9 @@ def airflow(session: nox.Session, airflow: str) -> None:
         requirement,
         silent=True,
     )
+    if pins is None:  # ``nox -R`` skips installs: the leg's environment is reused as it was installed
+        _test(session)
+        return
     constraints = os.path.join(session.create_tmp(), "constraints.txt")
     with open(constraints, "w") as file:
         file.writelines(f"{line}\n" for line in pins.splitlines() if not line.startswith("apache-airflow-providers-"))
