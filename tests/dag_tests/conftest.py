@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +76,16 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
 
         dag = DagBag(dag_folder=DAGS_FOLDER / _file_of(dag_id)).get_dag(dag_id)
         assert dag is not None, f"no DAG {dag_id} in {DAGS_FOLDER}"
+        logical_date: dict[str, datetime] = {}
         if not hasattr(dag, "test"):  # Airflow 3.0.0: only the scheduler's DAG class runs one
             from airflow.models.dag import DAG
 
             dag = DAG.from_sdk_dag(dag)
+            # Its runs have no logical date unless given one (later versions give it one), so ``ds`` is undefined.
+            logical_date = {"logical_date": datetime.now(UTC)}
         capfd.readouterr()
         with _recording_task_logs() as task_logs:
-            dag_run = dag.test(run_conf=conf or None)
+            dag_run = dag.test(run_conf=conf or None, **logical_date)
         with create_session() as session:
             instances = dag_run.get_task_instances(session=session)
             xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_id)).all()
