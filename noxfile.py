@@ -80,10 +80,13 @@ def airflow(session: nox.Session, airflow: str) -> None:
         requirement,
         silent=True,
     )
+    if pins is None:  # ``nox -R`` skips installs: the leg's environment is reused as it was installed
+        _test(session)
+        return
     constraints = os.path.join(session.create_tmp(), "constraints.txt")
     with open(constraints, "w") as file:
         file.writelines(f"{line}\n" for line in pins.splitlines() if not line.startswith("apache-airflow-providers-"))
-    session.install("--constraint", constraints, _wheel(session))
+    session.install("--constraint", constraints, *_wheel(session))
     _test(session)
 
 
@@ -105,7 +108,7 @@ def lowest(session: nox.Session) -> None:
         "pyproject.toml",
         "--extra",
         "test",
-        _wheel(session),
+        *_wheel(session),
     )
     _test(session)
 
@@ -121,13 +124,18 @@ def _declared_floors() -> list[tuple[str, str]]:
     return floors
 
 
-def _wheel(session: nox.Session) -> str:
-    """This provider's wheel with its ``test`` extra, built into the session's temporary directory."""
+def _wheel(session: nox.Session) -> tuple[str, ...]:
+    """This provider's wheel with its ``test`` extra, built into the session's temporary directory, as
+    ``uv pip install`` arguments: reinstalled, since a reused environment has a wheel of the same version."""
     wheels = os.path.abspath(os.path.join(session.create_tmp(), "dist"))
     shutil.rmtree(wheels, ignore_errors=True)
     session.run_install("uv", "build", "--quiet", "--wheel", "--out-dir", wheels)
     (wheel,) = (name for name in os.listdir(wheels) if name.endswith(".whl"))
-    return f"airflow-provider-flink-vvp[test] @ file://{wheels}/{wheel}"
+    return (
+        "--reinstall-package",
+        "airflow-provider-flink-vvp",
+        f"airflow-provider-flink-vvp[test] @ file://{wheels}/{wheel}",
+    )
 
 
 def _test(session: nox.Session) -> None:

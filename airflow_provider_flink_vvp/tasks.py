@@ -226,8 +226,8 @@ class FlinkVVPBaseOperator(BaseOperator):
         while a task is deferred)."""
         left = None
         if self.execution_timeout is not None:
-            # A try resumed from a deferral keeps its start date.
-            started: datetime = context["ti"].start_date
+            # A try resumed from a deferral keeps its start date; Airflow 3.0.0's dag.test() sets none: from now.
+            started: datetime = context["ti"].start_date or datetime.now(UTC)
             left = self.execution_timeout.total_seconds() - (datetime.now(UTC) - started).total_seconds()
             if left <= 0:
                 raise AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) reached")

@@ -11,11 +11,13 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from packaging.version import Version
 
 if TYPE_CHECKING:
     from airflow_provider_flink_vvp.testing import VVPEmulator
@@ -33,6 +35,14 @@ os.environ.update(
 )
 for _name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
     os.environ.pop(_name, None)
+
+_AIRFLOW_RELEASE = Version(version("apache-airflow-core")).release
+#: Airflow 3.3 brought the task state store (``context["task_state_store"]``); what the tasks keep differs before.
+HAS_TASK_STATE_STORE = _AIRFLOW_RELEASE >= (3, 3)
+#: Before Airflow 3.1.1 the retry of a task that failed as it resumed from a deferral resumes again, with the
+#: earlier try's event, instead of running ``execute`` (apache/airflow#56704): it fails the same way. Airflow
+#: 3.0.0's dag.test() runs tasks through the older TaskInstance runner, which clears the resumption.
+RETRY_RESUMES_THE_FAILED_DEFERRAL = (3, 0, 0) < _AIRFLOW_RELEASE < (3, 1, 1)
 
 VVP_ACCESS_KEY_ID = "tests-access-key-id"
 VVP_ACCESS_KEY_SECRET = "tests-access-key-secret"
@@ -189,12 +199,17 @@ MakeContext = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def make_context() -> MakeContext:
+def make_context(monkeypatch: pytest.MonkeyPatch) -> MakeContext:
     """A task context for calling execute() or poke() directly: a fresh task instance each call.
 
+    The context is Airflow 3.3's, with a task state store (tests of the behaviour before 3.3 delete it):
+    on an older Airflow the store's ``NEVER_EXPIRE``, which came with it, is supplied as 3.3 defines it.
     Pass the ``task_state_store`` of an earlier context to act as a later run of the same task;
     ``max_tries`` is the try number plus the retries left (Airflow raises it when a task is cleared).
     """
+    from airflow.sdk.execution_time import context as airflow_context
+
+    monkeypatch.setattr(airflow_context, "NEVER_EXPIRE", timedelta.max, raising=False)
 
     def context(
         *, try_number: int = 1, max_tries: int = 0, task_state_store: FakeTaskStateStore | None = None

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -205,6 +206,22 @@ def test_deferring_hands_the_trigger_a_stop_only_for_a_job_the_task_started(
     [job] = FlinkVVPHook().list_jobs(deployment_id)
     assert context["ti"].xcoms["return_value"] == trigger.job_id == job.job_id
     assert context["ti"].xcoms["deployment_id"] == deployment_id
+
+
+@pytest.mark.parametrize("started_ago", [None, 0.0, 20.0])
+def test_a_deferred_wait_ends_with_what_is_left_of_execution_timeout(
+    started_ago: float | None, add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    add_deployment("stream")
+    context = make_context()
+    # A task instance without a start date (Airflow 3.0.0's dag.test()) counts from now.
+    context["ti"].start_date = None if started_ago is None else datetime.now(UTC) - timedelta(seconds=started_ago)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        start(deferrable=True, timeout=60, execution_timeout=timedelta(seconds=30)).execute(context)  # type: ignore[arg-type]
+
+    left = deferred.value.trigger.end_time - time.time()
+    assert 30 - (started_ago or 0) - 5 < left <= 30 - (started_ago or 0)
 
 
 def test_the_job_trigger_serializes_without_secrets() -> None:

@@ -376,13 +376,15 @@ def test_before_airflow_3_3_a_deferred_sensor_carries_the_baseline_in_its_trigge
     assert kwargs["baseline"]["summary"]["failed"] == 6
 
 
+@pytest.mark.parametrize("soft_fail", [False, True])
 def test_before_airflow_3_3_reschedule_mode_is_refused_pointing_to_deferrable(
-    add_deployment: AddDeployment, make_context: MakeContext
+    soft_fail: bool, add_deployment: AddDeployment, make_context: MakeContext
 ) -> None:
     add_deployment("orders", timeline=RUNNING)
 
+    # Failed, not skipped, with soft_fail too: a skip would hide the setting on every run.
     with pytest.raises(AirflowFailException, match=r'mode="reschedule" needs Airflow 3.3 .* use deferrable=True'):
-        sensor(mode="reschedule").execute(without_store(make_context()))  # type: ignore[arg-type]
+        sensor(mode="reschedule", soft_fail=soft_fail).execute(without_store(make_context()))  # type: ignore[arg-type]
 
 
 def test_a_deferrable_first_look_is_repeated_in_the_worker_while_the_api_errs_transiently(

@@ -7,7 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPError
 from airflow_provider_flink_vvp.decisions import (
@@ -130,7 +136,8 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
 
     def execute(self, context: Context) -> Any:
         if self.reschedule and not TaskState(self, context).available:
-            self._fail(
+            # A setting this Airflow cannot honour: failed even with soft_fail, which would skip the task on every run.
+            raise AirflowFailException(
                 'mode="reschedule" needs Airflow 3.3 or later (the task state store keeps the baseline between '
                 "pokes): use deferrable=True, which frees the worker slot as well, or mode='poke'"
             )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,7 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
     """Run a DAG of the DAGs folder with dag.test() and ``conf`` as its params; return what it left.
 
     ``links`` are the extra links as the UI resolves them, from the serialized DAG; ``output`` is
-    what the run printed: the task logs, exceptions included.
+    what the run printed and what its tasks logged, exceptions with their tracebacks, in plain text.
     """
 
     def run(dag_id: str, **conf: Any) -> DagRunResult:
@@ -74,12 +76,16 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
 
         dag = DagBag(dag_folder=DAGS_FOLDER / _file_of(dag_id)).get_dag(dag_id)
         assert dag is not None, f"no DAG {dag_id} in {DAGS_FOLDER}"
+        logical_date: dict[str, datetime] = {}
         if not hasattr(dag, "test"):  # Airflow 3.0.0: only the scheduler's DAG class runs one
             from airflow.models.dag import DAG
 
             dag = DAG.from_sdk_dag(dag)
+            # Its runs have no logical date unless given one (later versions give it one), so ``ds`` is undefined.
+            logical_date = {"logical_date": datetime.now(UTC)}
         capfd.readouterr()
-        dag_run = dag.test(run_conf=conf or None)
+        with _recording_task_logs() as task_logs:
+            dag_run = dag.test(run_conf=conf or None, **logical_date)
         with create_session() as session:
             instances = dag_run.get_task_instances(session=session)
             xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_id)).all()
@@ -105,10 +111,37 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
                 xcoms={(x.task_id, x.map_index, x.key): XComModel.deserialize_value(x) for x in xcoms},
                 reschedules=reschedules or 0,
                 links=links,
-                output=capfd.readouterr().out,
+                output="\n".join([capfd.readouterr().out, *task_logs]),
             )
 
     return run
+
+
+@contextmanager
+def _recording_task_logs() -> Iterator[list[str]]:
+    """Record, in plain text, every event logged through structlog while the block runs.
+
+    The tasks log through structlog, as Airflow configures it or, where dag.test() leaves it unconfigured
+    (Airflow 3.0), through structlog's default console renderer, whose tracebacks are drawn in boxes that
+    break lines. The processor is put first in the configured chain, in place, so loggers that cached the
+    chain see it as well.
+    """
+    import structlog
+
+    records: list[str] = []
+
+    def record(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        fields = " ".join(f"{key}={value}" for key, value in event_dict.items() if key not in ("event", "exc_info"))
+        plain = structlog.processors.format_exc_info(logger, method_name, {"exc_info": event_dict.get("exc_info")})
+        records.append(f"{event_dict.get('event')} {fields}\n{plain.get('exception', '')}")
+        return event_dict
+
+    processors = structlog.get_config()["processors"]
+    processors.insert(0, record)
+    try:
+        yield records
+    finally:
+        processors.remove(record)
 
 
 @pytest.fixture
