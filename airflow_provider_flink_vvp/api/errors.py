@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection
 
@@ -15,6 +16,8 @@ THROTTLED_STATUS = 429
 # server mid-deploy as often as a wrong endpoint, so retried; a start or stop answered so may have run.
 INVALID_RESPONSE = "InvalidResponse"
 REDACTED = "<redacted>"
+#: The shortest piece of a cut secret that :func:`redact` still takes out.
+MIN_SECRET_FRAGMENT = 6
 # The parts of a signed Authorization header a server may echo: the key ID, the signed headers, the signature.
 _AUTHORIZATION_PARTS = re.compile(r"\b(?:Credential|SignedHeaders|Signature)=[^\s,;&\"']*")
 
@@ -128,11 +131,24 @@ class VVPApiError(VVPError):
 
 
 def redact(text: str, secrets: Collection[str]) -> str:
-    """``text`` with every one of ``secrets`` and every echoed Authorization header part replaced by a mark."""
+    """``text`` with every one of ``secrets`` and every echoed Authorization header part replaced by a mark.
+
+    A secret that a shortened text cut in two is caught too: any run of at least
+    :data:`MIN_SECRET_FRAGMENT` characters that begins or ends a secret is replaced.
+    """
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+            text = _fragments_of(secret).sub(REDACTED, text)
     return _AUTHORIZATION_PARTS.sub(REDACTED, text)
+
+
+@functools.lru_cache(maxsize=8)
+def _fragments_of(secret: str) -> re.Pattern[str]:
+    """A pattern of the secret's heads and tails of at least MIN_SECRET_FRAGMENT characters, longest first."""
+    lengths = range(len(secret) - 1, MIN_SECRET_FRAGMENT - 1, -1)
+    pieces = [secret[:length] for length in lengths] + [secret[-length:] for length in lengths]
+    return re.compile("|".join(map(re.escape, pieces)) or "(?!)")
 
 
 class VVPConnectionError(VVPError):

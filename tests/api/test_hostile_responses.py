@@ -245,6 +245,27 @@ def test_an_echoed_secret_token_or_signature_never_reaches_the_error(status: int
     assert REDACTED in text
 
 
+# Texts that shortening cut a secret in: the head or the tail of the secret is left at an edge.
+CUT_SECRETS = [
+    f"status {'x' * 40}{SECRET[:9]}\u2026",
+    f"\u2026{SECRET[-7:]} is no status",
+    f"{TOKEN[:6]}",
+    f"data[0]: {{'jobId': '{SECRET[:-1]}'}}",
+]
+
+
+@pytest.mark.parametrize("text", CUT_SECRETS)
+def test_a_secret_cut_in_two_by_a_shortened_text_is_still_taken_out(text: str) -> None:
+    error = VVPApiError(code="InvalidResponse", message=text, request_id=None, http_status=200, action="GetJob")
+    clean = str(error.redacted((SECRET, TOKEN)))
+    for secret in (SECRET, TOKEN):
+        pieces = {secret[:length] for length in range(6, len(secret))} | {
+            secret[-length:] for length in range(6, len(secret))
+        }
+        assert not [piece for piece in pieces if piece in clean]
+    assert REDACTED in clean
+
+
 @pytest.mark.parametrize(
     "value", [1e300, -1, float("nan"), float("inf"), "1e300", "-inf", "nan", 10**400, True, [], 2.6e14, "9" * 5000]
 )
