@@ -234,6 +234,9 @@ class _ClientBase:
         # What a server that echoes a request back must not get into an error.
         credentials = settings.credentials
         self._secrets = tuple(value for value in (credentials.access_key_secret, credentials.security_token) if value)
+        # When to stop and how long to pause: the same for every call, so made once.
+        self._stop = stop_after_attempt(settings.retry_limit) | stop_after_delay(settings.budget)
+        self._wait = _RetryWait(initial=settings.retry_delay, budget=settings.budget)
 
     def _prepare(self, operation: Operation[Any]) -> PreparedRequest:
         # A new date and nonce on every attempt: a retried request must not reuse its nonce.
@@ -263,8 +266,8 @@ class _ClientBase:
             )
 
         return {
-            "stop": stop_after_attempt(limit) | stop_after_delay(self.settings.budget),
-            "wait": _RetryWait(initial=self.settings.retry_delay, budget=self.settings.budget),
+            "stop": self._stop,
+            "wait": self._wait,
             "retry": retry_if_exception(retry),
             "before_sleep": log_retry,
             "reraise": True,
@@ -463,9 +466,18 @@ class _DeadlineResponse(http.client.HTTPResponse):
     """http.client's response, reading through a :class:`_DeadlineReader`."""
 
     def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        self.fp.close()
-        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+        super().__init__(_DeadlineSocket(sock, deadline), *args, **kwargs)  # type: ignore[arg-type]
+
+
+class _DeadlineSocket:
+    """What http.client's response asks of its socket (one reader), handing out a deadline-held one."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
 
 
 class _DeadlineConnection(http.client.HTTPConnection):
