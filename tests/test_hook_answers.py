@@ -19,7 +19,7 @@ from airflow_provider_flink_vvp.testing import EmulatorState, ManualClock, VVPEm
 SEED = json.loads((Path(__file__).parent / "data" / "GetDeploymentsByName.response.json").read_text())
 DEPLOYMENT = SEED["data"][0]
 CONN_ID = "vvp_answers"
-KEY_ID, SECRET = "answers-key", "answers-secret"
+KEY_ID, SECRET = "answers-key", "Qx7vL2pTn9wZ4rB8"  # random-looking, as a real secret: no text of it recurs
 
 
 class CannedServer(ThreadingHTTPServer):
