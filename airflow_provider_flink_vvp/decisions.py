@@ -12,9 +12,11 @@ month must not fail today's wait.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -58,14 +60,17 @@ class Baseline:
         return cls(deployment.deployment_id, _summary(deployment))
 
     @classmethod
-    def as_of(cls, since: float, deployment: Deployment | None, jobs: Iterable[Job] = ()) -> Baseline:
+    def as_of(
+        cls, since: float, deployment: Deployment | None, jobs: Iterable[Job] = (), *, read_at: float | None = None
+    ) -> Baseline:
         """The baseline as it stood at ``since``, the wait's first attempted look (epoch seconds), taken by a
         later look because no look before it got an answer.
 
         No deployment: none, and every deployment seen later is watched from zero. A deployment created after
         ``since`` is watched from zero. For an older one, the ``jobs`` of its ListJobs that ended FAILED,
         FINISHED or CANCELLED after ``since`` are taken off the counts now: what ended after the wait began
-        counts, whenever the first answer came. :meth:`needs_jobs` says when ``jobs`` are needed.
+        counts, whenever the first answer came. :meth:`needs_jobs` says when ``jobs`` are needed. ``read_at``,
+        when the deployment's answer came: a job that ended later (listed after it) is not in its counts.
         """
         if deployment is None:
             return cls(None, JobSummary())
@@ -75,7 +80,9 @@ class Baseline:
         ended = Counter(
             job.status.lower()
             for job in jobs
-            if job.is_terminal and job.end_time is not None and job.end_time.timestamp() > since
+            if job.is_terminal
+            and job.end_time is not None
+            and since < job.end_time.timestamp() <= (math.inf if read_at is None else read_at)
         )
         earlier = {state: max(0, getattr(now, state) - ended[state]) for state in ACCUMULATED_STATES}
         return cls(deployment.deployment_id, replace(now, **earlier))
@@ -211,6 +218,23 @@ def decide_job(job: Job, *, target_statuses: Sequence[str], failure_statuses: Se
     return JobDecision(
         outcome=outcome, message=message, job_id=job.job_id, deployment_id=job.deployment_id, status=job.status
     )
+
+
+def started_by_earlier_tries(jobs: Iterable[Job], since: datetime | None, before: datetime | None) -> Job | None:
+    """The job an earlier try of a task started, told by time where nothing recorded it: the newest of ``jobs``
+    started at ``since`` (when the tries began) or later and before ``before`` (this try's start; None: now).
+
+    None without ``since``, or when no job started in that window. A job started meanwhile by someone else is
+    taken for the task's too: the window is all that tells them apart.
+    """
+    if since is None:
+        return None
+    started = [
+        job
+        for job in jobs
+        if job.start_time is not None and since <= job.start_time and (before is None or job.start_time < before)
+    ]
+    return max(started, key=lambda job: job.start_time or since, default=None)
 
 
 def job_timeout_message(job_id: str, target_statuses: Sequence[str], last_status: str | None) -> str:

@@ -79,10 +79,16 @@ class TaskState:
         self._store = context.get("task_state_store")
         # Airflow raises max_tries by the task's retries each time the task is cleared.
         self.series = int(context["ti"].max_tries) - int(task.retries or 0) + 1
+        self._try_number = int(context["ti"].try_number)
 
     @property
     def available(self) -> bool:
         return self._store is not None
+
+    @property
+    def is_retry(self) -> bool:
+        """Whether an earlier try of this series ran: the series' first try is numbered :attr:`series`."""
+        return self._try_number > self.series
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         """The entry this series wrote under ``key``, if any."""
@@ -151,7 +157,27 @@ class FlinkVVPBaseOperator(BaseOperator):
             ``deployment_id`` (and ``job_id`` for a job) with success and failure; ``retryable`` with an error
             that is not a definite answer of the API; ``execution_timeout`` with a timeout.
         """
+        if self._resumed_with_an_earlier_try_event(context, event):
+            afresh: str = self.execute(context)
+            return afresh
         return self._succeeded(context, self._resume(context, event))
+
+    def _resumed_with_an_earlier_try_event(self, context: Context, event: Mapping[str, Any]) -> bool:
+        """Whether Airflow resumed this try with the event of an earlier try's deferral.
+
+        Before Airflow 3.1.1, the retry of a task that failed as it resumed from a deferral resumes again with
+        the same event instead of running ``execute`` (apache/airflow#56704): such a retry must start afresh,
+        as a retry does on later versions. Each trigger's event names the try that deferred.
+        """
+        deferred_by = event.get("try_number")
+        if deferred_by is None or deferred_by == context["ti"].try_number:
+            return False
+        self.log.info(
+            "Resumed with the event of try %s's deferral, not of this try (%s): running the task afresh",
+            deferred_by,
+            context["ti"].try_number,
+        )
+        return True
 
     def _resume(self, context: Context, event: Mapping[str, Any]) -> str:
         """The wait's result, from the trigger's event; an event that is not a success fails the task."""
@@ -237,6 +263,7 @@ class FlinkVVPBaseOperator(BaseOperator):
             end_time=time.time() + budget,
             timeout=timedelta(seconds=budget + DEFERRAL_GRACE_SECONDS),
             by_execution_timeout=by_execution_timeout,
+            try_number=int(context["ti"].try_number),
         )
 
 
@@ -247,11 +274,13 @@ class Deferral:
     :param end_time: the trigger's deadline, in epoch seconds.
     :param timeout: Airflow's deferral timeout, a little later, so the trigger reports the timeout itself.
     :param by_execution_timeout: whether the deadline is the task's ``execution_timeout`` (else its ``timeout``).
+    :param try_number: the try that defers; the trigger's event names it.
     """
 
     end_time: float
     timeout: timedelta
     by_execution_timeout: bool
+    try_number: int
 
 
 @dataclass(frozen=True)
@@ -336,6 +365,7 @@ class JobWait:
                 end_time=deferral.end_time,
                 deferred_at=time.time(),
                 execution_timeout=deferral.by_execution_timeout,
+                try_number=deferral.try_number,
                 stop_strategy_on_kill=stop_strategy_on_kill,
             ),
             method_name=method_name,

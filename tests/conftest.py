@@ -11,13 +11,12 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from packaging.version import Version
 
 if TYPE_CHECKING:
     from airflow_provider_flink_vvp.testing import VVPEmulator
@@ -35,14 +34,6 @@ os.environ.update(
 )
 for _name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
     os.environ.pop(_name, None)
-
-_AIRFLOW_RELEASE = Version(version("apache-airflow-core")).release
-#: Airflow 3.3 brought the task state store (``context["task_state_store"]``); what the tasks keep differs before.
-HAS_TASK_STATE_STORE = _AIRFLOW_RELEASE >= (3, 3)
-#: Before Airflow 3.1.1 the retry of a task that failed as it resumed from a deferral resumes again, with the
-#: earlier try's event, instead of running ``execute`` (apache/airflow#56704): it fails the same way. Airflow
-#: 3.0.0's dag.test() runs tasks through the older TaskInstance runner, which clears the resumption.
-RETRY_RESUMES_THE_FAILED_DEFERRAL = (3, 0, 0) < _AIRFLOW_RELEASE < (3, 1, 1)
 
 VVP_ACCESS_KEY_ID = "tests-access-key-id"
 VVP_ACCESS_KEY_SECRET = "tests-access-key-secret"
@@ -174,10 +165,22 @@ class FakeTaskInstance:
         self.try_number = try_number
         self.max_tries = max_tries
         self.start_date = datetime.now(UTC)
+        #: What Airflow recorded as the start of the series' first rescheduled poke, once one was rescheduled.
+        self.first_reschedule_date: datetime | None = None
         self.xcoms: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
+
+    def get_first_reschedule_date(self, context: Mapping[str, Any]) -> datetime | None:
+        return self.first_reschedule_date if context.get("task_reschedule_count") else None
+
+
+@dataclass(frozen=True)
+class FakeDagRun:
+    """What the operators use of the DAG run: when it began."""
+
+    start_date: datetime
 
 
 class FakeTaskStateStore(dict[str, Any]):
@@ -202,7 +205,8 @@ MakeContext = Callable[..., dict[str, Any]]
 def make_context(monkeypatch: pytest.MonkeyPatch) -> MakeContext:
     """A task context for calling execute() or poke() directly: a fresh task instance each call.
 
-    The context is Airflow 3.3's, with a task state store (tests of the behaviour before 3.3 delete it):
+    The context is Airflow 3.3's, with a task state store (tests of the behaviour before 3.3 delete it), and one
+    DAG run, begun when the test began:
     on an older Airflow the store's ``NEVER_EXPIRE``, which came with it, is supplied as 3.3 defines it.
     Pass the ``task_state_store`` of an earlier context to act as a later run of the same task;
     ``max_tries`` is the try number plus the retries left (Airflow raises it when a task is cleared).
@@ -210,12 +214,13 @@ def make_context(monkeypatch: pytest.MonkeyPatch) -> MakeContext:
     from airflow.sdk.execution_time import context as airflow_context
 
     monkeypatch.setattr(airflow_context, "NEVER_EXPIRE", timedelta.max, raising=False)
+    dag_run = FakeDagRun(start_date=datetime.now(UTC))
 
     def context(
         *, try_number: int = 1, max_tries: int = 0, task_state_store: FakeTaskStateStore | None = None
     ) -> dict[str, Any]:
         store = FakeTaskStateStore() if task_state_store is None else task_state_store
-        return {"ti": FakeTaskInstance(try_number, max_tries), "task_state_store": store}
+        return {"ti": FakeTaskInstance(try_number, max_tries), "task_state_store": store, "dag_run": dag_run}
 
     return context
 

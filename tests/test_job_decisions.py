@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
 
 from airflow_provider_flink_vvp.api.models import JOB_STATUSES, Job
-from airflow_provider_flink_vvp.decisions import Outcome, decide_job, validate_job_watch
+from airflow_provider_flink_vvp.decisions import Outcome, decide_job, started_by_earlier_tries, validate_job_watch
 
 
 def job(status: str, failure: dict[str, str] | None = None) -> Job:
@@ -97,3 +100,39 @@ def test_invalid_watches_say_what_is_wrong_and_what_is_valid(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         validate_job_watch(targets, failures)
+
+
+RUN_BEGAN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+RETRY_BEGAN = RUN_BEGAN + timedelta(minutes=10)
+
+
+def started(job_id: str, minutes: float | None) -> Job:
+    raw: dict[str, Any] = {"jobId": job_id, "deploymentId": "d-1", "status": {"currentJobStatus": "RUNNING"}}
+    if minutes is not None:
+        raw["startTime"] = int((RUN_BEGAN + timedelta(minutes=minutes)).timestamp() * 1000)
+    return Job.from_api(raw)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "since", "before", "expected"),
+    [
+        ([started("mine", 1)], RUN_BEGAN, RETRY_BEGAN, "mine"),
+        # The newest of several started in the window (a try that saw its job fail started another).
+        ([started("first", 1), started("second", 5), started("old", -60)], RUN_BEGAN, RETRY_BEGAN, "second"),
+        # At the window's start it counts; at its end (the retry's own start) it does not.
+        ([started("edge", 0)], RUN_BEGAN, RETRY_BEGAN, "edge"),
+        ([started("retry's", 10)], RUN_BEGAN, RETRY_BEGAN, None),
+        # Before the run began, without a startTime, or no jobs: none.
+        ([started("yesterday", -24 * 60), started("unknown", None)], RUN_BEGAN, RETRY_BEGAN, None),
+        ([], RUN_BEGAN, RETRY_BEGAN, None),
+        # No start of the retry known: up to now.
+        ([started("late", 30)], RUN_BEGAN, None, "late"),
+        # No start of the run known: nothing can be told.
+        ([started("mine", 1)], None, RETRY_BEGAN, None),
+    ],
+)
+def test_the_job_of_earlier_tries_is_the_newest_started_between_the_runs_start_and_the_retrys(
+    jobs: list[Job], since: datetime | None, before: datetime | None, expected: str | None
+) -> None:
+    found = started_by_earlier_tries(jobs, since, before)
+    assert (found and found.job_id) == expected

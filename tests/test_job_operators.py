@@ -358,20 +358,53 @@ def test_a_kill_against_a_service_that_never_answers_ends_within_its_bound_and_s
     ], "one StopJob, then one read of the job"
 
 
-def test_before_airflow_3_3_a_retry_attaches_to_the_job_still_starting_instead_of_starting_another(
-    add_deployment: AddDeployment, vvp_emulator: VVPEmulator, make_context: MakeContext, after_start: Any
+@pytest.mark.parametrize(
+    ("timeline", "if_running", "expected"),
+    [
+        # Still starting, or finished (a batch job): the retry waits on it, whatever if_running says.
+        ([["STARTING", 1.0], ["RUNNING", None]], "fail", ["RUNNING"]),
+        ([["STARTING", 1.0], ["RUNNING", None]], "restart", ["RUNNING"]),
+        ([["STARTING", 0.5], ["FINISHED", None]], "fail", ["FINISHED"]),
+        # Failed: the retry is for that, it starts a new job.
+        ([["STARTING", 0.5], ["FAILED", None]], "fail", ["FAILED", "RUNNING"]),
+    ],
+)
+def test_before_airflow_3_3_a_retry_takes_back_the_job_an_earlier_try_started(
+    add_deployment: AddDeployment,
+    vvp_emulator: VVPEmulator,
+    make_context: MakeContext,
+    after_start: Any,
+    timeline: list[list[Any]],
+    if_running: str,
+    expected: list[str],
 ) -> None:
     deployment_id = add_deployment("stream")
-    after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, [["STARTING", 1.0], ["RUNNING", None]]))
-    first, retry = make_context(try_number=1, max_tries=1), make_context(try_number=2, max_tries=1)
-    del first["task_state_store"], retry["task_state_store"]
+    timelines = [timeline]
+    after_start(lambda job_id: timelines and vvp_emulator.state.set_job_timeline(job_id, timelines.pop()))
+    first = make_context(try_number=1, max_tries=1)
+    del first["task_state_store"]
 
     with pytest.raises(AirflowException, match="Timed out waiting for job"):
-        start(timeout=0.2, retries=1).execute(first)  # type: ignore[arg-type]
-    job_id = start(retries=1).execute(retry)  # type: ignore[arg-type]
+        start(timeout=0.2, retries=1, if_running=if_running).execute(first)  # type: ignore[arg-type]
+    time.sleep(0.6)
+    retry = make_context(try_number=2, max_tries=1)  # begins now, after the first try
+    del retry["task_state_store"]
+    job_id = start(retries=1, if_running=if_running).execute(retry)  # type: ignore[arg-type]
 
-    assert statuses(deployment_id) == ["RUNNING"], "one job"
-    assert job_id == first["ti"].xcoms["return_value"]
+    assert statuses(deployment_id) == expected, "one job, or a new one after a failure"
+    assert (job_id == first["ti"].xcoms["return_value"]) is (len(expected) == 1)
+
+
+def test_before_airflow_3_3_a_first_try_meets_a_job_of_the_same_run_as_the_deployments_active_job(
+    add_deployment: AddDeployment, vvp_emulator: VVPEmulator, make_context: MakeContext
+) -> None:
+    # A job started since the DAG run began is not this task's when no earlier try of its series ran.
+    deployment_id = add_deployment("stream", timeline=[["RUNNING", None]])
+    first = make_context(try_number=1, max_tries=1)
+    del first["task_state_store"]
+
+    with pytest.raises(AirflowFailException, match=f"Deployment {deployment_id} already has job .* RUNNING"):
+        start(retries=1, if_running="fail").execute(first)  # type: ignore[arg-type]
 
 
 def test_the_triggers_kill_ends_at_its_deadline_whatever_hangs_and_says_so(

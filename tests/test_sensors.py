@@ -338,6 +338,43 @@ def test_execute_complete_fails_or_skips_as_a_poke_would(
         sensor(soft_fail=soft_fail).execute_complete(make_context(), event)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("deferred_by", "try_number", "afresh"),
+    [
+        (1, 2, True),  # Airflow before 3.1.1 resumes a retry with the failed try's event: the retry starts afresh
+        (2, 4, True),
+        (2, 2, False),  # this try's own event decides
+        (None, 2, False),  # an event that names no try (a trigger of an older release of this provider)
+    ],
+)
+def test_a_try_resumed_with_an_earlier_tries_event_runs_afresh_instead_of_failing_again(
+    add_deployment: AddDeployment,
+    make_context: MakeContext,
+    capfd: pytest.CaptureFixture[str],
+    deferred_by: int | None,
+    try_number: int,
+    afresh: bool,
+) -> None:
+    deployment_id = add_deployment("orders", timeline=RUNNING)
+    event: dict[str, Any] = {
+        "status": "failure",
+        "message": "Deployment 'orders' has failed jobs",
+        "deployment_id": "d",
+    }
+    if deferred_by is not None:
+        event["try_number"] = deferred_by
+    context = make_context(try_number=try_number, max_tries=3)
+
+    if afresh:
+        assert sensor(retries=3).execute_complete(context, event) == deployment_id  # type: ignore[arg-type]
+        assert f"Resumed with the event of try {deferred_by}'s deferral, not of this try ({try_number})" in (
+            capfd.readouterr().out
+        )
+    else:
+        with pytest.raises(AirflowFailException, match="has failed jobs"):
+            sensor(retries=3).execute_complete(context, event)  # type: ignore[arg-type]
+
+
 def test_names_namespace_and_workspace_are_templated() -> None:
     assert set(FlinkVVPJobSummarySensor.template_fields) == {"deployment_name", "namespace", "workspace"}
 
@@ -376,15 +413,62 @@ def test_before_airflow_3_3_a_deferred_sensor_carries_the_baseline_in_its_trigge
     assert kwargs["baseline"]["summary"]["failed"] == 6
 
 
-@pytest.mark.parametrize("soft_fail", [False, True])
-def test_before_airflow_3_3_reschedule_mode_is_refused_pointing_to_deferrable(
-    soft_fail: bool, add_deployment: AddDeployment, make_context: MakeContext
+@pytest.mark.parametrize(
+    ("history", "target", "job", "ended", "outcome"),
+    [
+        # Ended after the first poke began, seen by a later poke: the target is met, or the failure fails it.
+        ({"finished": 4}, "finished", FINISHED, "between pokes", "done"),
+        ({"failed": 6}, "running", FAILED, "between pokes", AirflowFailException),
+        ({"cancelled": 1}, "cancelled", [["CANCELLED", None]], "between pokes", "done"),
+        # Ended after the try began but before its first poke: it counts too, at the first poke already.
+        ({"finished": 4}, "finished", FINISHED, "before the first poke", "done"),
+        # History alone, at every poke: still waiting.
+        ({"finished": 4, "failed": 6}, "finished", None, None, "waiting"),
+    ],
+)
+def test_before_airflow_3_3_rescheduled_pokes_count_from_when_the_first_poke_began(
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    make_context: MakeContext,
+    history: dict[str, int],
+    target: str,
+    job: list[list[Any]] | None,
+    ended: str | None,
+    outcome: Any,
 ) -> None:
-    add_deployment("orders", timeline=RUNNING)
+    deployment_id = add_deployment("orders", history=history)
+    first = without_store(make_context())
+    first["ti"].start_date -= timedelta(seconds=10)  # the try's start, as Airflow recorded it
+    if ended == "before the first poke":
+        add_job(vvp_emulator, deployment_id, job)
+    pokes = []
+    for number in range(3):
+        # Each poke is a new run of the task: a new operator, nothing kept but Airflow's reschedule records.
+        context = first if number == 0 else without_store(make_context())
+        context["ti"].first_reschedule_date = first["ti"].start_date
+        context["task_reschedule_count"] = number
+        if number == 1 and ended == "between pokes":
+            add_job(vvp_emulator, deployment_id, job)
+        if number == 1 and isinstance(outcome, type):
+            with pytest.raises(outcome, match="has failed jobs"):
+                sensor(mode="reschedule", target_states=target).poke(context)  # type: ignore[arg-type]
+            return
+        pokes.append(sensor(mode="reschedule", target_states=target).poke(context).is_done)  # type: ignore[arg-type]
 
-    # Failed, not skipped, with soft_fail too: a skip would hide the setting on every run.
-    with pytest.raises(AirflowFailException, match=r'mode="reschedule" needs Airflow 3.3 .* use deferrable=True'):
-        sensor(mode="reschedule", soft_fail=soft_fail).execute(without_store(make_context()))  # type: ignore[arg-type]
+    expected = {"done": [ended != "between pokes", True, True], "waiting": [False, False, False]}[outcome]
+    assert pokes == expected
+
+
+def test_before_airflow_3_3_a_rescheduled_poke_that_finds_no_deployment_waits_whatever_missing_deployment_says(
+    add_deployment: AddDeployment, make_context: MakeContext
+) -> None:
+    first = without_store(make_context())
+    with pytest.raises(AirflowFailException, match="No deployment named 'gone'"):
+        sensor(mode="reschedule", deployment_name="gone").poke(first)  # type: ignore[arg-type]
+
+    later = without_store(make_context())
+    later["task_reschedule_count"] = 1  # an earlier poke may have seen it: it may come back
+    assert not sensor(mode="reschedule", deployment_name="gone").poke(later).is_done  # type: ignore[arg-type]
 
 
 def test_a_deferrable_first_look_is_repeated_in_the_worker_while_the_api_errs_transiently(

@@ -25,7 +25,7 @@ from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobSummarySensor
 from airflow_provider_flink_vvp.sharing import SharedEndpoint
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
-from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
+from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger, FlinkVVPJobTrigger
 from tests.conftest import (
     VVP_ACCESS_KEY_ID,
     VVP_ACCESS_KEY_SECRET,
@@ -88,6 +88,7 @@ def test_serialize_round_trips_and_holds_no_secret(vvp_emulator: VVPEmulator) ->
         "end_time",
         "deferred_at",
         "execution_timeout",
+        "try_number",
     }
     assert VVP_ACCESS_KEY_SECRET not in json.dumps(kwargs)
     assert VVP_ACCESS_KEY_ID not in json.dumps(kwargs)
@@ -216,6 +217,46 @@ async def test_an_unexpected_exception_is_a_retryable_error_event_and_the_hook_i
     with pytest.raises(AirflowException) as raised:
         FlinkVVPJobSummarySensor(task_id="wait", deployment_name="orders").execute_complete({}, event.payload)  # type: ignore[arg-type]
     assert type(raised.value) is AirflowException, "a plain error: the task's retries apply"
+
+
+@pytest.mark.parametrize("ending", ["success", "failure", "timeout", "error", "crash"])
+@pytest.mark.parametrize("kind", ["job summary", "job"])
+async def test_every_event_names_the_try_that_deferred(
+    vvp_emulator: VVPEmulator,
+    vvp_namespace: str,
+    add_deployment: AddDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    ending: str,
+) -> None:
+    timeline = {"success": [["RUNNING", None]], "failure": [["FAILED", None]]}.get(ending, [["STARTING", None]])
+    deployment_id = add_deployment("orders", timeline=timeline)
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    if ending == "error":
+        set_vvp_connection(monkeypatch, vvp_emulator.url, namespace=vvp_namespace, password="a-wrong-secret-value")
+    if ending == "crash":
+        monkeypatch.setattr(FlinkVVPHook, "aget_config", lambda self: 1 / 0)
+    common: dict[str, Any] = {"try_number": 3, "end_time": time.time() + (0.3 if ending == "timeout" else 30)}
+    if kind == "job summary":
+        watching = trigger(baseline=NOTHING_SEEN, failure_states=["failed"], **common)
+    else:
+        watching = FlinkVVPJobTrigger(
+            job_id=job.job_id,
+            namespace=None,
+            workspace=None,
+            flink_vvp_conn_id="flink_vvp_default",
+            target_statuses=["RUNNING"],
+            failure_statuses=["FAILED"],
+            poll_interval=0.05,
+            **common,
+        )
+
+    [event] = await events(watching)
+
+    assert (event.payload["status"], event.payload["try_number"]) == (
+        {"crash": "error"}.get(ending, ending),
+        3,
+    )
 
 
 @pytest.mark.parametrize(

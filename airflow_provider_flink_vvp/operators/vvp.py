@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_flink_vvp.api.models import STOP_STRATEGIES, TERMINAL_JOB_STATUSES
+from airflow_provider_flink_vvp.decisions import started_by_earlier_tries
 from airflow_provider_flink_vvp.links.vvp import DEPLOYMENT_URL_XCOM_KEY, FlinkVVPDeploymentLink
 from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator, JobWait, TaskState, seconds, stop_on_kill
 
@@ -102,8 +103,9 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
     ended, then starts a new one. A retry (or a resumption) of this task finds the job an earlier try
     started in the task state store and waits on it again, whatever ``if_running`` says, so a task never
     runs two jobs; clearing the task starts afresh. The entry never expires and is deleted when the task
-    succeeds. Before Airflow 3.3 (no task state store) a retry meets that job as the deployment's active
-    job, and ``if_running`` decides.
+    succeeds. Before Airflow 3.3 (no task state store) a retry takes for the earlier tries' job the newest job
+    of the deployment started since the DAG run began and before the retry, if any (a job someone else started
+    in that window included; a task cleared while its DAG run still runs counts from the run's start).
 
     A job that ends FAILED or CANCELLED fails the try with its failure reason and message and the console
     link, as a normal error: the task's retries start a new job. A ``timeout`` leaves the job alone and the
@@ -205,7 +207,7 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
             context["ti"].xcom_push(key=DEPLOYMENT_ID_XCOM_KEY, value=deployment_id)
             self._publish_url(context, deployment_id)
             targets = self._targets(deployment)
-            earlier = self._started_earlier(context)
+            earlier = self._started_earlier(context, deployment_id)
             # Unless it ended badly (a retry is for that: it starts a new job), it is this task's job: no second one.
             if earlier is not None and (earlier.is_active or earlier.status in targets):
                 self.log.info(
@@ -244,6 +246,8 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
 
         :param event: the trigger's payload about the stopped job (its ``deployment_id`` with success).
         """
+        if self._resumed_with_an_earlier_try_event(context, event):
+            return self.execute(context)
         self._resume(context, event)  # fails the task unless the old job ended
         with self._api_errors():
             deployment = self.hook.get_deployment(
@@ -271,13 +275,21 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
             return _WAIT_TARGETS["FINISHED" if deployment.execution_mode == "BATCH" else "RUNNING"]
         return _WAIT_TARGETS[self.wait_for]
 
-    def _started_earlier(self, context: Context) -> Job | None:
+    def _started_earlier(self, context: Context, deployment_id: str) -> Job | None:
         """The job an earlier try of this task started, if any; a cleared task has none.
 
         An earlier try whose start may have run without telling (its answer and the check of it were lost)
         left the deployment's jobs as they were before that start: a job not among them is this task's.
+        Without a task state store (Airflow before 3.3), a retry takes the newest job of the deployment started
+        since the DAG run began and before this try (:func:`started_by_earlier_tries`).
         """
-        stored = TaskState(self, context).get(STARTED_JOB_STATE_KEY)
+        state = TaskState(self, context)
+        if not state.available:
+            if not state.is_retry:
+                return None
+            jobs = self.hook.list_jobs(deployment_id, namespace=self.namespace, workspace=self.workspace)
+            return started_by_earlier_tries(jobs, context["dag_run"].start_date, context["ti"].start_date)
+        stored = state.get(STARTED_JOB_STATE_KEY)
         if stored is None:
             return None
         if "job_id" in stored:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
     AirflowSensorTimeout,
     BaseSensorOperator,
     PokeReturnValue,
@@ -81,7 +80,9 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
     worker first, at most :data:`DEFERRABLE_LOOKS_IN_WORKER` times while the API errs, then defers; the
     baseline, or else the first attempt's time, travels inside the trigger, which forms the baseline by the
     same rule, so a triggerer restart keeps it. Before Airflow 3.3, poke and deferrable modes keep them for
-    the try only, and ``mode="reschedule"`` is refused.
+    the try only; in ``mode="reschedule"`` every poke forms the baseline as it stood when the first poke of
+    the series began (Airflow keeps that time with the task's reschedules), by the same rule, so each poke
+    also lists the deployment's jobs.
 
     A failure state met fails the task without retries; the sensor's ``timeout`` fails it without retries;
     ``execution_timeout`` holds in every mode, deferred too. Pushes the deploymentId (``return_value``)
@@ -135,12 +136,6 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
         self._baseline: Baseline | None = None
 
     def execute(self, context: Context) -> Any:
-        if self.reschedule and not TaskState(self, context).available:
-            # A setting this Airflow cannot honour: failed even with soft_fail, which would skip the task on every run.
-            raise AirflowFailException(
-                'mode="reschedule" needs Airflow 3.3 or later (the task state store keeps the baseline between '
-                "pokes): use deferrable=True, which frees the worker slot as well, or mode='poke'"
-            )
         if not self.deferrable:
             return self._succeeded(context, super().execute(context))
         # The first looks are made here, so that a wait already over needs no triggerer and the baseline usually
@@ -157,16 +152,23 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
 
     def poke(self, context: Context) -> PokeReturnValue:
         state = TaskState(self, context)
-        self._load_watch(state)
+        # Whether no earlier look may have seen the deployment, for ``missing_deployment``.
+        first_look = True
+        if self.reschedule and not state.available:
+            # Nothing survives between pokes: each forms the baseline as it stood when the first poke began.
+            self._first_look_at, self._baseline = _first_poke_began(context), None
+            first_look = not context.get("task_reschedule_count")
+        else:
+            self._load_watch(state)
         answered_late = self._first_look_at is not None
         if self._first_look_at is None:
             self._first_look_at = time.time()
             self._save_watch(state)
         baseline = self._baseline
         try:
-            deployment = self._latest_deployment(first_look=baseline is None)
+            deployment = self._latest_deployment(first_look=first_look and baseline is None)
             if baseline is None:
-                baseline = self._first_baseline(deployment, answered_late=answered_late)
+                baseline = self._first_baseline(deployment, answered_late=answered_late, read_at=time.time())
         except VVPError as error:
             if not keeps_waiting(error):
                 self._fail(str(error))
@@ -203,16 +205,16 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
             self.log.info(message)
             return None
 
-    def _first_baseline(self, deployment: Deployment | None, *, answered_late: bool) -> Baseline:
+    def _first_baseline(self, deployment: Deployment | None, *, answered_late: bool, read_at: float) -> Baseline:
         """The baseline, from the first answered look: this one's counts when it is the first attempted look, else
-        the counts as they stood at the first attempt (:meth:`Baseline.as_of`)."""
+        the counts as they stood at the first attempt (:meth:`Baseline.as_of`); ``read_at``: when it answered."""
         if not answered_late:
             return Baseline.first_look(deployment)
         assert self._first_look_at is not None  # recorded by the first attempt
         jobs = []
         if deployment is not None and Baseline.needs_jobs(self._first_look_at, deployment):
             jobs = self.hook.list_jobs(deployment.deployment_id, namespace=self.namespace, workspace=self.workspace)
-        return Baseline.as_of(self._first_look_at, deployment, jobs)
+        return Baseline.as_of(self._first_look_at, deployment, jobs, read_at=read_at)
 
     def _defer(self, context: Context, time_left: float) -> Any:
         from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
@@ -232,6 +234,7 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
                 end_time=deferral.end_time,
                 deferred_at=time.time(),
                 execution_timeout=deferral.by_execution_timeout,
+                try_number=deferral.try_number,
                 missing_deployment=self.missing_deployment,
             ),
             method_name="execute_complete",
@@ -252,6 +255,14 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
     def _save_watch(self, state: TaskState) -> None:
         baseline = None if self._baseline is None else self._baseline.to_json()
         state.set(BASELINE_STATE_KEY, {"first_look_at": self._first_look_at, "baseline": baseline})
+
+
+def _first_poke_began(context: Context) -> float:
+    """When the first poke of the try series began (epoch seconds): the start of its try, as Airflow recorded it
+    when it rescheduled that poke; for the first poke, the start of this try (or now, if Airflow gives none)."""
+    ti = context["ti"]
+    began = ti.get_first_reschedule_date(context) or ti.start_date
+    return began.timestamp() if began is not None else time.time()
 
 
 class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSensorOperator):

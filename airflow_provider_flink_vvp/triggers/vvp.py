@@ -29,7 +29,8 @@ class _PollingTrigger(BaseTrigger):
     """Poll with one hook until a look ends the wait, a definite error, or ``end_time``; yield one event.
 
     Subclasses say what one look is (:meth:`_look`) and what a timeout means (:meth:`_timeout_message`).
-    Every event's payload has ``status`` (``success``, ``failure``, ``timeout`` or ``error``) and ``message``.
+    Every event's payload has ``status`` (``success``, ``failure``, ``timeout`` or ``error``) and ``message``,
+    and ``try_number`` when the trigger was given one.
     An error is a definite answer of the API (no such job, credentials, permissions, a bad request) that no
     retry heals; anything else that goes wrong (the connection cannot be read, an answer cannot be decoded)
     is an error event with ``retryable`` true, which leaves the task to its retries.
@@ -43,6 +44,7 @@ class _PollingTrigger(BaseTrigger):
         end_time: float,
         deferred_at: float | None,
         execution_timeout: bool,
+        try_number: int | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.flink_vvp_conn_id = flink_vvp_conn_id
@@ -50,6 +52,7 @@ class _PollingTrigger(BaseTrigger):
         self.end_time = end_time
         self.deferred_at = deferred_at
         self.execution_timeout = execution_timeout
+        self.try_number = try_number
 
     def _common_kwargs(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,7 @@ class _PollingTrigger(BaseTrigger):
             "end_time": self.end_time,
             "deferred_at": self.deferred_at,
             "execution_timeout": self.execution_timeout,
+            "try_number": self.try_number,
         }
 
     @property
@@ -84,6 +88,8 @@ class _PollingTrigger(BaseTrigger):
             }
         finally:
             await hook.aclose()
+        if self.try_number is not None:
+            payload["try_number"] = self.try_number
         yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def _poll(self, hook: FlinkVVPHook) -> dict[str, Any]:
@@ -138,6 +144,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
     :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
     :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
+    :param try_number: the try that deferred; every event names it (``try_number``).
     :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
     :param first_look_at: when the task attempted its first look (epoch seconds), for a ``baseline`` of None:
         the first answered poll forms it as it stood then (:meth:`Baseline.as_of`), so a trigger rebuilt after a
@@ -158,6 +165,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
         end_time: float,
         deferred_at: float | None = None,
         execution_timeout: bool = False,
+        try_number: int | None = None,
         missing_deployment: str = "wait",
         first_look_at: float | None = None,
     ) -> None:
@@ -167,6 +175,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
             end_time=end_time,
             deferred_at=deferred_at,
             execution_timeout=execution_timeout,
+            try_number=try_number,
         )
         self.missing_deployment = missing_deployment
         self.deployment_name = deployment_name
@@ -270,6 +279,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
     :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
     :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
+    :param try_number: the try that deferred; every event names it (``try_number``).
     :param stop_strategy_on_kill: how to stop the job when the task is killed; None leaves it alone.
     """
 
@@ -286,6 +296,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         end_time: float,
         deferred_at: float | None = None,
         execution_timeout: bool = False,
+        try_number: int | None = None,
         stop_strategy_on_kill: str | None = None,
     ) -> None:
         super().__init__(
@@ -294,6 +305,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
             end_time=end_time,
             deferred_at=deferred_at,
             execution_timeout=execution_timeout,
+            try_number=try_number,
         )
         self.job_id = job_id
         self.namespace = namespace

@@ -10,27 +10,14 @@ import pytest
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import VVPEmulator
 from tests.conftest import (
-    HAS_TASK_STATE_STORE,
-    RETRY_RESUMES_THE_FAILED_DEFERRAL,
     VVP_WORKSPACE,
     AddDeployment,
     add_job,
     set_vvp_connection,
 )
-from tests.dag_tests.conftest import DagRunResult, RunDag
+from tests.dag_tests.conftest import RunDag
 
-LINK_XCOM_KEY = "_link_FlinkVVPDeploymentLink"
 SENSOR_MODES = ("poke", "reschedule", "deferrable")
-#: The modes the job summary sensor refuses on the Airflow installed: reschedule before 3.3 (no task state store).
-REFUSED_MODES = () if HAS_TASK_STATE_STORE else ("reschedule",)
-
-
-def assert_refused(result: DagRunResult) -> None:
-    """The sensor refused its mode: it failed at once, in one try (soft_fail or not), saying what to use instead."""
-    assert (result.state, result.task_state("wait"), result.reschedules) == ("failed", "failed", 0)
-    assert result.tries_of("wait") == 1
-    assert 'mode="reschedule" needs Airflow 3.3 or later' in result.output
-    assert "use deferrable=True, which frees the worker slot as well, or mode='poke'" in result.output
 
 
 def console_url(namespace: str, deployment_id: str) -> str:
@@ -60,10 +47,8 @@ def test_the_example_dag_finds_waits_and_hands_the_deployment_id_downstream(
     assert result.xcom("get_deployment", "deployment_url") == url
     assert result.xcom("wait_until_running") == deployment_id
     assert result.xcom("use_deployment") == deployment_id
-    # The extra link, resolved on the worker, stored as XCom and read back as the UI does.
-    assert result.xcom("get_deployment", LINK_XCOM_KEY) == url
-    assert result.links[("get_deployment", -1)] == {"Flink VVP deployment": url}
-    assert result.links[("wait_until_running", -1)] == {"Flink VVP deployment": url}
+    assert result.deployment_link("get_deployment") == url
+    assert result.deployment_link("wait_until_running") == url
     assert result.links[("use_deployment", -1)] == {}
 
 
@@ -89,15 +74,11 @@ def test_the_sensor_succeeds_once_a_job_runs_despite_historical_failures(
     after_first_poke(lambda: add_job(vvp_emulator, deployment_id, [["STARTING", 0.3], ["RUNNING", None]]))
 
     result = run_dag(f"flink_vvp_sensor_{mode}", deployment_name="orders")
-    if mode in REFUSED_MODES:
-        assert_refused(result)
-        return
-
     assert result.state == "success"
     assert (result.reschedules > 0) is (mode == "reschedule")
     url = console_url(vvp_namespace, deployment_id)
     assert result.xcom("read") == {"deployment_id": deployment_id, "deployment_url": url}
-    assert result.xcom("wait", LINK_XCOM_KEY) == url
+    assert result.deployment_link("wait") == url
 
 
 @pytest.mark.parametrize("mode", SENSOR_MODES)
@@ -114,10 +95,6 @@ def test_the_sensor_fails_on_a_job_that_fails_while_it_waits(
     after_first_poke(lambda: add_job(vvp_emulator, deployment_id, [["FAILED", None]]))
 
     result = run_dag(f"flink_vvp_sensor_{mode}", deployment_name="orders")
-    if mode in REFUSED_MODES:
-        assert_refused(result)
-        return
-
     assert result.state == "failed"
     assert (result.task_state("wait"), result.task_state("read")) == ("failed", "upstream_failed")
     assert (result.reschedules > 0) is (mode == "reschedule")
@@ -138,10 +115,6 @@ def test_soft_fail_skips_the_sensor_on_a_failed_job(
     after_first_poke(lambda: add_job(vvp_emulator, deployment_id, [["FAILED", None]]))
 
     result = run_dag(f"flink_vvp_sensor_{mode}_soft_fail", deployment_name="orders")
-    if mode in REFUSED_MODES:
-        assert_refused(result)
-        return
-
     assert result.state == "success"
     assert (result.task_state("wait"), result.task_state("read")) == ("skipped", "skipped")
     assert (
@@ -160,7 +133,7 @@ def test_operator_and_sensor_map_over_names_with_one_xcom_per_mapped_task(
     assert result.state == "success"
     assert [result.xcom("get", map_index=i) for i in (0, 1)] == [first, second]
     assert [result.xcom("wait", map_index=i) for i in (0, 1)] == [first, second]
-    assert result.links[("get", 1)] == {"Flink VVP deployment": console_url(vvp_namespace, second)}
+    assert result.deployment_link("get", map_index=1) == console_url(vvp_namespace, second)
     assert result.xcom("collect") == {
         "found": [first, second],
         "running": [first, second],
@@ -175,10 +148,6 @@ def test_the_sensor_fails_at_once_on_a_misspelled_deployment_name(
     add_deployment("orders", timeline=[["RUNNING", None]])
 
     result = run_dag(f"flink_vvp_sensor_{mode}", deployment_name="ordres")
-    if mode in REFUSED_MODES:
-        assert_refused(result)
-        return
-
     assert (result.task_state("wait"), result.tries_of("wait")) == ("failed", 1)
     assert (
         f"No deployment named 'ordres' in namespace '{vvp_namespace}' of workspace '{VVP_WORKSPACE}': check the "
@@ -212,8 +181,7 @@ def test_a_trigger_that_cannot_read_its_connection_leaves_the_sensor_to_its_retr
     result = run_dag("flink_vvp_sensor_deferrable_retry", deployment_name="orders")
 
     assert "The trigger failed: AirflowNotFoundException" in result.output
-    retried = "failed" if RETRY_RESUMES_THE_FAILED_DEFERRAL else "success"
-    assert (result.task_state("wait"), result.tries_of("wait")) == (retried, 2)
+    assert (result.task_state("wait"), result.tries_of("wait")) == ("success", 2)
 
 
 def test_execution_timeout_ends_deferred_sensors_that_would_wait_longer(

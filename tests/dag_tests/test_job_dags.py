@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +11,6 @@ import pytest
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from tests.conftest import (
-    HAS_TASK_STATE_STORE,
-    RETRY_RESUMES_THE_FAILED_DEFERRAL,
     AddDeployment,
     add_job,
     fail_after,
@@ -58,7 +55,7 @@ def test_the_nightly_batch_example_starts_one_job_waits_until_it_finished_and_ru
     assert result.xcom("run_batch") == result.xcom("publish") == job.job_id
     assert job.raw["restoreStrategy"] == {"kind": "NONE"}
     assert [variable["name"] for variable in job.raw["localVariables"]] == ["day"]
-    assert result.links[("run_batch", -1)] == {"Flink VVP deployment": console_url(vvp_namespace, deployment_id)}
+    assert result.deployment_link("run_batch") == console_url(vvp_namespace, deployment_id)
 
 
 def test_the_streaming_example_stops_the_running_job_with_a_savepoint_and_starts_from_it(
@@ -140,14 +137,8 @@ def test_a_retry_waits_on_the_job_the_first_try_started(
     result = run_dag(f"flink_vvp_job_retry_{mode}", deployment_name="slow")
 
     assert "Timed out waiting for job" in result.output
-    if mode == "deferrable" and RETRY_RESUMES_THE_FAILED_DEFERRAL:
-        assert (result.state, result.tries_of("start")) == ("failed", 2)
-        assert statuses(deployment_id) == ["STARTING"], "exactly one job started"
-        return
     assert (result.state, result.tries_of("start")) == ("success", 2)
-    # Airflow 3.3+: the task state store names the earlier try's job; before, it is the deployment's active job.
-    taken_back = "started by an earlier try of this task, is " if HAS_TASK_STATE_STORE else "already has job"
-    assert taken_back in result.output
+    assert "started by an earlier try of this task, is " in result.output
     assert statuses(deployment_id) == ["FINISHED"], "exactly one job started"
 
 
@@ -246,10 +237,6 @@ def test_a_job_that_fails_fails_the_try_and_the_retry_starts_a_new_job(
     result = run_dag(f"flink_vvp_job_retry_failed_{mode}", deployment_name="nightly")
 
     assert "EmulatedFailure" in result.output
-    if mode == "deferrable" and RETRY_RESUMES_THE_FAILED_DEFERRAL:
-        assert (result.state, result.tries_of("start")) == ("failed", 2)
-        assert statuses(deployment_id) == ["FAILED"], "the retry started no job"
-        return
     assert (result.state, result.tries_of("start")) == ("success", 2)
     assert statuses(deployment_id) == ["FAILED", "RUNNING"], "exactly two jobs"
     assert result.xcom("start") == FlinkVVPHook().list_jobs(deployment_id)[0].job_id
@@ -290,10 +277,5 @@ def test_a_start_whose_outcome_was_lost_is_sent_once_and_the_retry_takes_its_job
     assert vvp_emulator.request_counts()["StartJobWithParams"] == starts_before + 1
     [job] = FlinkVVPHook().list_jobs(deployment_id)
     assert "VVPOutcomeUnknownError" in result.output
-    if HAS_TASK_STATE_STORE:
-        assert (result.state, result.tries_of("start"), job.status) == ("success", 2, "RUNNING")
-        assert result.xcom("start") == job.job_id
-    else:  # Nothing tells the retry the job is its own: it meets it as the deployment's job, and if_running decides.
-        assert (result.state, result.tries_of("start")) == ("failed", 2)
-        refusal = f"Deployment {deployment_id} already has job {job.job_id} (STARTING|RUNNING): stop it first"
-        assert re.search(refusal, result.output)
+    assert (result.state, result.tries_of("start"), job.status) == ("success", 2, "RUNNING")
+    assert result.xcom("start") == job.job_id
