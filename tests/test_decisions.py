@@ -282,3 +282,20 @@ def test_a_late_baseline_is_the_counts_as_they_stood_at_the_first_attempt(
 ) -> None:
     assert Baseline.needs_jobs(SINCE, now) is needs_jobs
     assert Baseline.as_of(SINCE, now, jobs) == expected
+
+
+@pytest.mark.parametrize(
+    ("ended_at", "in_baseline"),
+    [
+        (SINCE - 1, True),  # before the wait began: history
+        (SINCE + 1, False),  # after it began and before the deployment answered: counted, so taken off
+        (SINCE + 10, False),  # at the answer
+        (SINCE + 11, True),  # after the answer, listed with the jobs: not in the counts, nothing to take off
+    ],
+)
+def test_a_late_baseline_takes_off_only_what_ended_before_the_deployment_answered(
+    ended_at: float, in_baseline: bool
+) -> None:
+    now = created(SINCE - 3600, failed=3)
+    late = Baseline.as_of(SINCE, now, [ended("FAILED", ended_at)], read_at=SINCE + 10)
+    assert late.summary.failed == (3 if in_baseline else 2)

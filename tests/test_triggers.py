@@ -423,3 +423,25 @@ async def test_no_deployment_at_the_first_look_ends_the_wait_unless_told_to_wait
     out = capfd.readouterr().out
     assert logged is None or logged in out
     assert (missing_deployment == "wait") == ("missing_deployment='wait')" in out), "says wait only if told to"
+
+
+@pytest.mark.parametrize(("first_look_at", "reads"), [(None, 0), ("earlier", 1)])
+async def test_a_trigger_forming_a_late_baseline_reads_the_deployment_afresh_not_a_shared_answer(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment, first_look_at: str | None, reads: int
+) -> None:
+    # Jobs listed after an older shared answer may have ended after it: not in its counts, not to be taken off.
+    add_deployment("orders", history={"failed": 6}, timeline=[["STARTING", None]])
+    hook = FlinkVVPHook()
+    try:
+        # Another trigger's poll leaves an answer to share for a minute.
+        assert await trigger(baseline=None, poll_interval=60)._look(hook) is None
+        before = vvp_emulator.request_counts()["GetDeploymentsByName"]
+        since = time.time() - 5 if first_look_at else None
+
+        late = trigger(baseline=None, poll_interval=60, first_look_at=since)
+        assert await late._look(hook) is None
+
+        assert vvp_emulator.request_counts()["GetDeploymentsByName"] - before == reads
+        assert late.baseline is not None and late.baseline["summary"]["failed"] == 6
+    finally:
+        await hook.aclose()
