@@ -61,7 +61,7 @@ class Baseline:
 
     @classmethod
     def as_of(
-        cls, since: float, deployment: Deployment | None, jobs: Iterable[Job] = (), *, read_at: float | None = None
+        cls, since: float, deployment: Deployment | None, jobs: Iterable[Job] = (), *, asked_at: float | None = None
     ) -> Baseline:
         """The baseline as it stood at ``since``, the wait's first attempted look (epoch seconds), taken by a
         later look because no look before it got an answer.
@@ -69,8 +69,9 @@ class Baseline:
         No deployment: none, and every deployment seen later is watched from zero. A deployment created after
         ``since`` is watched from zero. For an older one, the ``jobs`` of its ListJobs that ended FAILED,
         FINISHED or CANCELLED after ``since`` are taken off the counts now: what ended after the wait began
-        counts, whenever the first answer came. :meth:`needs_jobs` says when ``jobs`` are needed. ``read_at``,
-        when the deployment's answer came: a job that ended later (listed after it) is not in its counts.
+        counts, whenever the first answer came. :meth:`needs_jobs` says when ``jobs`` are needed. ``asked_at``:
+        when the deployment was asked for; a job that ended later may be missing from its counts, so it is not
+        taken off (a later look, asked for after it ended, counts it).
         """
         if deployment is None:
             return cls(None, JobSummary())
@@ -82,7 +83,7 @@ class Baseline:
             for job in jobs
             if job.is_terminal
             and job.end_time is not None
-            and since < job.end_time.timestamp() <= (math.inf if read_at is None else read_at)
+            and since < job.end_time.timestamp() <= (math.inf if asked_at is None else asked_at)
         )
         earlier = {state: max(0, getattr(now, state) - ended[state]) for state in ACCUMULATED_STATES}
         return cls(deployment.deployment_id, replace(now, **earlier))

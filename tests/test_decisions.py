@@ -288,14 +288,14 @@ def test_a_late_baseline_is_the_counts_as_they_stood_at_the_first_attempt(
     ("ended_at", "in_baseline"),
     [
         (SINCE - 1, True),  # before the wait began: history
-        (SINCE + 1, False),  # after it began and before the deployment answered: counted, so taken off
-        (SINCE + 10, False),  # at the answer
-        (SINCE + 11, True),  # after the answer, listed with the jobs: not in the counts, nothing to take off
+        (SINCE + 1, False),  # after it began and before the deployment was asked for: counted, so taken off
+        (SINCE + 10, False),  # as it was asked for
+        (SINCE + 11, True),  # after: maybe not in its counts, so not taken off (a later look's counts have it)
     ],
 )
-def test_a_late_baseline_takes_off_only_what_ended_before_the_deployment_answered(
+def test_a_late_baseline_takes_off_only_what_ended_before_the_deployment_was_asked_for(
     ended_at: float, in_baseline: bool
 ) -> None:
     now = created(SINCE - 3600, failed=3)
-    late = Baseline.as_of(SINCE, now, [ended("FAILED", ended_at)], read_at=SINCE + 10)
+    late = Baseline.as_of(SINCE, now, [ended("FAILED", ended_at)], asked_at=SINCE + 10)
     assert late.summary.failed == (3 if in_baseline else 2)

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,12 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-from airflow_provider_flink_vvp.sensors.vvp import BASELINE_STATE_KEY, FlinkVVPJobStatusSensor, FlinkVVPJobSummarySensor
+from airflow_provider_flink_vvp.sensors.vvp import (
+    BASELINE_STATE_KEY,
+    FlinkVVPJobStatusSensor,
+    FlinkVVPJobSummarySensor,
+    _reschedule_exception,
+)
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
 from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, MakeContext, add_job, set_vvp_connection
@@ -416,58 +421,72 @@ def test_before_airflow_3_3_a_deferred_sensor_carries_the_baseline_in_its_trigge
 @pytest.mark.parametrize(
     ("history", "target", "job", "ended", "outcome"),
     [
-        # Ended after the first poke began, seen by a later poke: the target is met, or the failure fails it.
+        # Ended after the wait began, whenever a poke sees it: the target is met, or the failure fails the wait.
         ({"finished": 4}, "finished", FINISHED, "between pokes", "done"),
+        ({"finished": 4}, "finished", FINISHED, "before the first look", "done"),
         ({"failed": 6}, "running", FAILED, "between pokes", AirflowFailException),
+        ({"failed": 6}, "running", FAILED, "before the first look", AirflowFailException),
         ({"cancelled": 1}, "cancelled", [["CANCELLED", None]], "between pokes", "done"),
-        # Ended after the try began but before its first poke: it counts too, at the first poke already.
-        ({"finished": 4}, "finished", FINISHED, "before the first poke", "done"),
-        # History alone, at every poke: still waiting.
-        ({"finished": 4, "failed": 6}, "finished", None, None, "waiting"),
+        # Ended before the wait began: history.
+        ({"finished": 4}, "finished", FINISHED, "before the wait began", "waiting"),
+        ({"failed": 6}, "running", FAILED, "before the wait began", "waiting"),
     ],
 )
-def test_before_airflow_3_3_rescheduled_pokes_count_from_when_the_first_poke_began(
+def test_before_airflow_3_3_a_rescheduling_sensor_counts_what_ended_after_airflow_recorded_its_start(
     vvp_emulator: VVPEmulator,
     add_deployment: AddDeployment,
     make_context: MakeContext,
     history: dict[str, int],
     target: str,
-    job: list[list[Any]] | None,
-    ended: str | None,
+    job: list[list[Any]],
+    ended: str,
     outcome: Any,
 ) -> None:
     deployment_id = add_deployment("orders", history=history)
-    first = without_store(make_context())
-    first["ti"].start_date -= timedelta(seconds=10)  # the try's start, as Airflow recorded it
-    if ended == "before the first poke":
+    if ended == "before the wait began":
         add_job(vvp_emulator, deployment_id, job)
-    pokes = []
-    for number in range(3):
+        time.sleep(0.01)
+    # The first run looks at nothing: it reschedules at once, and Airflow records when.
+    with pytest.raises(_reschedule_exception()) as rescheduled:
+        sensor(mode="reschedule", target_states=target).execute(without_store(make_context()))  # type: ignore[arg-type]
+    assert rescheduled.value.reschedule_date <= datetime.now(UTC), "at once"  # type: ignore[attr-defined]
+    began = datetime.now(UTC)
+    time.sleep(0.01)  # job times are in milliseconds
+    if ended == "before the first look":
+        add_job(vvp_emulator, deployment_id, job)
+    looks = []
+    for number in (1, 2, 3):
         # Each poke is a new run of the task: a new operator, nothing kept but Airflow's reschedule records.
-        context = first if number == 0 else without_store(make_context())
-        context["ti"].first_reschedule_date = first["ti"].start_date
+        context = without_store(make_context())
+        context["ti"].first_reschedule_date = began
         context["task_reschedule_count"] = number
-        if number == 1 and ended == "between pokes":
+        if number == 2 and ended == "between pokes":
             add_job(vvp_emulator, deployment_id, job)
-        if number == 1 and isinstance(outcome, type):
+        waiting = sensor(mode="reschedule", target_states=target)
+        if isinstance(outcome, type) and (number == 2 or ended == "before the first look"):
             with pytest.raises(outcome, match="has failed jobs"):
-                sensor(mode="reschedule", target_states=target).poke(context)  # type: ignore[arg-type]
+                waiting.poke(context)  # type: ignore[arg-type]
             return
-        pokes.append(sensor(mode="reschedule", target_states=target).poke(context).is_done)  # type: ignore[arg-type]
+        looks.append(waiting.poke(context).is_done)  # type: ignore[arg-type]
 
-    expected = {"done": [ended != "between pokes", True, True], "waiting": [False, False, False]}[outcome]
-    assert pokes == expected
+    expected = {
+        "done": [ended == "before the first look", True, True],
+        "waiting": [False, False, False],
+    }[outcome]
+    assert looks == expected
 
 
 def test_before_airflow_3_3_a_rescheduled_poke_that_finds_no_deployment_waits_whatever_missing_deployment_says(
     add_deployment: AddDeployment, make_context: MakeContext
 ) -> None:
-    first = without_store(make_context())
+    first, later = without_store(make_context()), without_store(make_context())
+    for context, number in ((first, 1), (later, 2)):
+        context["ti"].first_reschedule_date = datetime.now(UTC)
+        context["task_reschedule_count"] = number
     with pytest.raises(AirflowFailException, match="No deployment named 'gone'"):
         sensor(mode="reschedule", deployment_name="gone").poke(first)  # type: ignore[arg-type]
 
-    later = without_store(make_context())
-    later["task_reschedule_count"] = 1  # an earlier poke may have seen it: it may come back
+    # An earlier poke may have seen it: it may come back.
     assert not sensor(mode="reschedule", deployment_name="gone").poke(later).is_done  # type: ignore[arg-type]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -80,9 +80,9 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
     worker first, at most :data:`DEFERRABLE_LOOKS_IN_WORKER` times while the API errs, then defers; the
     baseline, or else the first attempt's time, travels inside the trigger, which forms the baseline by the
     same rule, so a triggerer restart keeps it. Before Airflow 3.3, poke and deferrable modes keep them for
-    the try only; in ``mode="reschedule"`` every poke forms the baseline as it stood when the first poke of
-    the series began (Airflow keeps that time with the task's reschedules), by the same rule, so each poke
-    also lists the deployment's jobs.
+    the try only; in ``mode="reschedule"`` the first run of a try only reschedules at once, so that Airflow
+    records when the wait began, and every poke after it forms the baseline as it stood then, by the same
+    rule, so each poke also lists the deployment's jobs.
 
     A failure state met fails the task without retries; the sensor's ``timeout`` fails it without retries;
     ``execution_timeout`` holds in every mode, deferred too. Pushes the deploymentId (``return_value``)
@@ -136,6 +136,10 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
         self._baseline: Baseline | None = None
 
     def execute(self, context: Context) -> Any:
+        if self.reschedule and not TaskState(self, context).available and _wait_began(context) is None:
+            # Before Airflow 3.3 nothing a poke keeps survives it, but Airflow records when a task reschedules: this
+            # first run only has that recorded, and every poke after it counts what ended since.
+            raise _reschedule_exception()(datetime.now(UTC))
         if not self.deferrable:
             return self._succeeded(context, super().execute(context))
         # The first looks are made here, so that a wait already over needs no triggerer and the baseline usually
@@ -155,9 +159,9 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
         # Whether no earlier look may have seen the deployment, for ``missing_deployment``.
         first_look = True
         if self.reschedule and not state.available:
-            # Nothing survives between pokes: each forms the baseline as it stood when the first poke began.
-            self._first_look_at, self._baseline = _first_poke_began(context), None
-            first_look = not context.get("task_reschedule_count")
+            # Nothing survives between pokes: each forms the baseline as it stood when the wait began.
+            self._first_look_at, self._baseline = _wait_began(context), None
+            first_look = context.get("task_reschedule_count", 0) <= 1
         else:
             self._load_watch(state)
         answered_late = self._first_look_at is not None
@@ -166,9 +170,10 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
             self._save_watch(state)
         baseline = self._baseline
         try:
+            asked_at = time.time()
             deployment = self._latest_deployment(first_look=first_look and baseline is None)
             if baseline is None:
-                baseline = self._first_baseline(deployment, answered_late=answered_late, read_at=time.time())
+                baseline = self._first_baseline(deployment, answered_late=answered_late, asked_at=asked_at)
         except VVPError as error:
             if not keeps_waiting(error):
                 self._fail(str(error))
@@ -205,16 +210,16 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
             self.log.info(message)
             return None
 
-    def _first_baseline(self, deployment: Deployment | None, *, answered_late: bool, read_at: float) -> Baseline:
+    def _first_baseline(self, deployment: Deployment | None, *, answered_late: bool, asked_at: float) -> Baseline:
         """The baseline, from the first answered look: this one's counts when it is the first attempted look, else
-        the counts as they stood at the first attempt (:meth:`Baseline.as_of`); ``read_at``: when it answered."""
+        the counts as they stood at the first attempt (:meth:`Baseline.as_of`); ``asked_at``: when it was asked for."""
         if not answered_late:
             return Baseline.first_look(deployment)
         assert self._first_look_at is not None  # recorded by the first attempt
         jobs = []
         if deployment is not None and Baseline.needs_jobs(self._first_look_at, deployment):
             jobs = self.hook.list_jobs(deployment.deployment_id, namespace=self.namespace, workspace=self.workspace)
-        return Baseline.as_of(self._first_look_at, deployment, jobs, read_at=read_at)
+        return Baseline.as_of(self._first_look_at, deployment, jobs, asked_at=asked_at)
 
     def _defer(self, context: Context, time_left: float) -> Any:
         from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobSummaryTrigger
@@ -257,12 +262,20 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
         state.set(BASELINE_STATE_KEY, {"first_look_at": self._first_look_at, "baseline": baseline})
 
 
-def _first_poke_began(context: Context) -> float:
-    """When the first poke of the try series began (epoch seconds): the start of its try, as Airflow recorded it
-    when it rescheduled that poke; for the first poke, the start of this try (or now, if Airflow gives none)."""
-    ti = context["ti"]
-    began = ti.get_first_reschedule_date(context) or ti.start_date
-    return began.timestamp() if began is not None else time.time()
+def _wait_began(context: Context) -> float | None:
+    """When a reschedule-mode wait began (epoch seconds): when Airflow recorded the first reschedule of the try;
+    None before it rescheduled."""
+    began = context["ti"].get_first_reschedule_date(context)
+    return None if began is None else float(began.timestamp())
+
+
+def _reschedule_exception() -> type[Exception]:
+    """Airflow's exception that reschedules a task; it moved to the task SDK in Airflow 3.2."""
+    try:
+        from airflow.sdk.exceptions import AirflowRescheduleException
+    except ImportError:
+        from airflow.exceptions import AirflowRescheduleException
+    return AirflowRescheduleException
 
 
 class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSensorOperator):
@@ -316,6 +329,10 @@ class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSenso
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> Any:
+        if self.reschedule and not TaskState(self, context).available and _wait_began(context) is None:
+            # Before Airflow 3.3 nothing a poke keeps survives it, but Airflow records when a task reschedules: this
+            # first run only has that recorded, and every poke after it counts what ended since.
+            raise _reschedule_exception()(datetime.now(UTC))
         if not self.deferrable:
             return super().execute(context)
         # One look first: a wait that is already over needs no triggerer.

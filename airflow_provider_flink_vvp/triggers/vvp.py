@@ -205,8 +205,9 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
         # Triggers watching the same deployment share one answer per poll interval: no
         # staler than the interval this trigger already accepts, and one call, not hundreds. A baseline formed
-        # from the jobs listed next needs an answer read just before them (see Baseline.as_of's ``read_at``).
+        # from the jobs listed next needs an answer asked for just before them (see Baseline.as_of's ``asked_at``).
         forms_late_baseline = self.baseline is None and self.first_look_at is not None
+        asked_at = time.time()
         try:
             deployment: Deployment | None = await hook.aget_latest_deployment(
                 self.deployment_name,
@@ -214,7 +215,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
                 workspace=self.workspace,
                 ignore_resource_setting=True,
                 max_age=0.0 if forms_late_baseline else self.poll_interval,
-                not_before=time.time() if forms_late_baseline else self._not_before,
+                not_before=asked_at if forms_late_baseline else self._not_before,
             )
         except DeploymentNotFoundError as error:
             first_look = self.baseline is None
@@ -228,7 +229,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
         baseline = (
             Baseline.from_json(self.baseline)
             if self.baseline is not None
-            else await self._first_baseline(hook, deployment, read_at=time.time())
+            else await self._first_baseline(hook, deployment, asked_at=asked_at)
         )
         decision = decide(deployment, baseline, target_states=self.target_states, failure_states=self.failure_states)
         if decision.outcome is not Outcome.WAITING:
@@ -244,17 +245,17 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
             self.log.info(decision.message)
         return None
 
-    async def _first_baseline(self, hook: FlinkVVPHook, deployment: Deployment | None, *, read_at: float) -> Baseline:
+    async def _first_baseline(self, hook: FlinkVVPHook, deployment: Deployment | None, *, asked_at: float) -> Baseline:
         """The baseline, when the task's looks got no answer: as it stood at ``first_look_at``
         (:meth:`Baseline.as_of`), the same whichever process forms it; this look's counts without one.
-        ``read_at``: when ``deployment`` answered."""
+        ``asked_at``: when ``deployment`` was asked for."""
         since = self.first_look_at
         if since is None:
             return Baseline.first_look(deployment)
         jobs = []
         if deployment is not None and Baseline.needs_jobs(since, deployment):
             jobs = await hook.alist_jobs(deployment.deployment_id, namespace=self.namespace, workspace=self.workspace)
-        return Baseline.as_of(since, deployment, jobs, read_at=read_at)
+        return Baseline.as_of(since, deployment, jobs, asked_at=asked_at)
 
     def _timeout_message(self) -> str:
         return f"Timed out waiting for deployment {self.deployment_name!r} to be {' or '.join(self.target_states)}"

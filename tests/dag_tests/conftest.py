@@ -104,7 +104,7 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
             # Its runs have no logical date unless given one (later versions give it one), so ``ds`` is undefined.
             logical_date = {"logical_date": datetime.now(UTC)}
         capfd.readouterr()
-        with _recording_task_logs() as task_logs, _execution_timeout_ends_the_task_only():
+        with _recording_task_logs() as task_logs, _execution_timeout_ends_the_task_only(), _reschedule_dates_as_dates():
             dag_run = dag.test(run_conf=conf or None, **logical_date)
         with create_session() as session:
             instances = dag_run.get_task_instances(session=session)
@@ -136,6 +136,27 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
             )
 
     return run
+
+
+@contextmanager
+def _reschedule_dates_as_dates() -> Iterator[None]:
+    """The first reschedule date as a worker gets it. Airflow 3.0's API client builds that answer unvalidated,
+    with the date as text, which a worker's supervisor turns into a date on its way to the task and dag.test()'s
+    in-process one does not: the sensor base of Airflow 3.0 then fails every reschedule-mode task at its second
+    poke (it subtracts the text from a date)."""
+    from airflow.sdk.api.client import TaskInstanceOperations
+    from airflow.sdk.execution_time.comms import TaskRescheduleStartDate
+
+    read = TaskInstanceOperations.get_reschedule_start_date
+
+    def read_as_a_worker_gets_it(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return TaskRescheduleStartDate.model_validate(read(self, *args, **kwargs).model_dump())
+
+    TaskInstanceOperations.get_reschedule_start_date = read_as_a_worker_gets_it  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        TaskInstanceOperations.get_reschedule_start_date = read  # type: ignore[method-assign]
 
 
 @contextmanager
