@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e benchmarks noxfile.py setup.py docs/conf.py
+SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e benchmarks noxfile.py setup.py docs
 BENCH_STAMP := $(VENV)/.installed-bench
 DIST_STAMP := $(VENV)/.installed-dist
 DOCS_STAMP := $(VENV)/.installed-docs
@@ -61,6 +61,18 @@ dist: $(DIST_STAMP)
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(DIST_VENV)
 	$(BIN)/uv pip install --quiet --python $(DIST_VENV)/bin/python dist/*.whl
 	$(BIN)/python scripts/check_dist.py --dist dist --venv $(DIST_VENV)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,docs]'
+	touch $(DOCS_STAMP)
+
+# The documentation site in build/docs/ (Sphinx, warnings and broken cross-references are errors), after
+# the tests its pages include (docs/examples) have passed.
+docs: $(DOCS_STAMP)
+	$(BIN)/pytest --quiet -p no:cacheprovider docs/examples
+	rm -rf build/docs docs/_api
+	$(BIN)/sphinx-build -W --keep-going -n -q -b html docs build/docs
+	@echo "Built build/docs/index.html"
 
 clean:
 	rm -rf $(VENV) .nox e2e/node_modules .pytest_cache .mypy_cache .ruff_cache build dist

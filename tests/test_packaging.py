@@ -144,3 +144,20 @@ def test_relative_links_become_absolute(markdown: str, expected: str) -> None:
     setup = _setup_module()
     assert setup.REPOSITORY == REPOSITORY
     assert setup.absolute_links(markdown) == expected.replace("<repo>", REPOSITORY)
+
+
+def _text_files() -> list[Path]:
+    docs = [path for path in (ROOT / "docs").rglob("*") if path.suffix in {".md", ".py", ".json"}]
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "CONTRIBUTING.md", ROOT / "setup.py", *docs]
+
+
+@pytest.mark.parametrize("path", _text_files(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_the_repository_url_is_stated_once(path: Path) -> None:
+    # Only pyproject.toml names it; setup.py and docs/conf.py read it from there.
+    assert REPOSITORY not in path.read_text(encoding="utf-8")
+
+
+def test_the_changelog_has_this_release() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert changelog.startswith("# Changelog\n")
+    assert f"\n## {airflow_provider_flink_vvp.__version__} " in changelog

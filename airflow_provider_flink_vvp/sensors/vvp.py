@@ -205,7 +205,7 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
 
     def _first_baseline(self, deployment: Deployment | None, *, answered_late: bool) -> Baseline:
         """The baseline, from the first answered look: this one's counts when it is the first attempted look, else
-        the counts as they stood at the first attempt (:meth:`Baseline.as_of`)."""
+        the counts as they stood at the first attempt (:meth:`~.decisions.Baseline.as_of`)."""
         if not answered_late:
             return Baseline.first_look(deployment)
         assert self._first_look_at is not None  # recorded by the first attempt

@@ -132,7 +132,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param target_states: validated job summary states that end the wait with success.
     :param failure_states: validated job summary states that end it with failure.
-    :param baseline: :meth:`Baseline.to_json` of the task's first look; None to take it at the first answered
+    :param baseline: :meth:`~.decisions.Baseline.to_json` of the task's first look; None to take it at the first answered
         poll (then ``missing_deployment`` applies to that poll).
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
@@ -140,7 +140,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
     :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
     :param first_look_at: when the task attempted its first look (epoch seconds), for a ``baseline`` of None:
-        the first answered poll forms it as it stood then (:meth:`Baseline.as_of`), so a trigger rebuilt after a
+        the first answered poll forms it as it stood then (:meth:`~.decisions.Baseline.as_of`), so a trigger rebuilt after a
         triggerer restart forms the same one. None: the first poll's counts are the baseline.
     """
 
@@ -235,7 +235,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
 
     async def _first_baseline(self, hook: FlinkVVPHook, deployment: Deployment | None) -> Baseline:
         """The baseline, when the task's looks got no answer: as it stood at ``first_look_at``
-        (:meth:`Baseline.as_of`), the same whichever process forms it; this look's counts without one."""
+        (:meth:`~.decisions.Baseline.as_of`), the same whichever process forms it; this look's counts without one."""
         since = self.first_look_at
         if since is None:
             return Baseline.first_look(deployment)
