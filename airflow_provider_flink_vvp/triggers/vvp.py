@@ -132,16 +132,16 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param target_states: validated job summary states that end the wait with success.
     :param failure_states: validated job summary states that end it with failure.
-    :param baseline: :meth:`~.decisions.Baseline.to_json` of the task's first look; None to take it at the first answered
-        poll (then ``missing_deployment`` applies to that poll).
+    :param baseline: :meth:`~.decisions.Baseline.to_json` of the task's first look; None to take it at the first
+        answered poll (then ``missing_deployment`` applies to that poll).
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
     :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
     :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
     :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
     :param first_look_at: when the task attempted its first look (epoch seconds), for a ``baseline`` of None:
-        the first answered poll forms it as it stood then (:meth:`~.decisions.Baseline.as_of`), so a trigger rebuilt after a
-        triggerer restart forms the same one. None: the first poll's counts are the baseline.
+        the first answered poll forms it as it stood then (:meth:`~.decisions.Baseline.as_of`), so a trigger rebuilt
+        after a triggerer restart forms the same one. None: the first poll's counts are the baseline.
     """
 
     def __init__(
