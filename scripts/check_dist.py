@@ -174,8 +174,12 @@ def main() -> int:
     args = parser.parse_args()
 
     checks = Checks()
-    sdist = _one(args.dist, f"{PACKAGE}-{version}.tar.gz")
-    wheel = _one(args.dist, f"{PACKAGE}-{version}-py3-none-any.whl")
+    try:
+        sdist = _one(args.dist, f"{PACKAGE}-{version}.tar.gz")
+        wheel = _one(args.dist, f"{PACKAGE}-{version}-py3-none-any.whl")
+    except RuntimeError as error:
+        print(f"FAIL {error}")
+        return 1
     checks.check(
         f"sdist {sdist.name}: the package, build files, LICENSE, NOTICE, CHANGELOG; no tests",
         lambda: check_sdist(sdist),
