@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e benchmarks noxfile.py
+SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e benchmarks noxfile.py setup.py docs
 BENCH_STAMP := $(VENV)/.installed-bench
+DIST_STAMP := $(VENV)/.installed-dist
+DOCS_STAMP := $(VENV)/.installed-docs
+DIST_VENV := build/dist-venv
 
-.PHONY: demo test lint e2e versions bench clean
+.PHONY: demo test lint e2e versions bench dist docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +46,33 @@ versions: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python 'nox>=2025.5'
 	$(BIN)/nox
 
+$(DIST_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,dist]'
+	touch $(DIST_STAMP)
+
+# The sdist and the wheel in dist/, checked with twine and check-wheel-contents; then the wheel alone in a fresh
+# venv, whose `airflow providers list|hooks|links|triggers` must show this provider (scripts/check_dist.py).
+dist: $(DIST_STAMP)
+	rm -rf dist $(DIST_VENV)
+	$(BIN)/uv build --quiet --out-dir dist
+	rm -rf airflow_provider_flink_vvp.egg-info
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/check-wheel-contents dist/*.whl
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(DIST_VENV)
+	$(BIN)/uv pip install --quiet --python $(DIST_VENV)/bin/python dist/*.whl
+	$(BIN)/python scripts/check_dist.py --dist dist --venv $(DIST_VENV)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,docs]'
+	touch $(DOCS_STAMP)
+
+# The documentation site in build/docs/ (Sphinx, warnings and broken cross-references are errors), after
+# the tests its pages include (docs/examples) have passed.
+docs: $(DOCS_STAMP)
+	$(BIN)/pytest --quiet -p no:cacheprovider docs/examples
+	rm -rf build/docs docs/_api
+	$(BIN)/sphinx-build -W --keep-going -n -q -b html docs build/docs
+	@echo "Built build/docs/index.html"
+
 clean:
-	rm -rf $(VENV) .nox e2e/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox e2e/node_modules .pytest_cache .mypy_cache .ruff_cache build dist

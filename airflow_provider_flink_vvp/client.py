@@ -72,14 +72,17 @@ USER_AGENT = f"airflow-provider-flink-vvp/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_LIMIT = 5
 DEFAULT_RETRY_DELAY = 1.0
-# The longest pause between two attempts, whatever the server asks (x-acs-retry-after, Retry-After).
+#: The longest pause between two attempts, whatever the server asks (x-acs-retry-after, Retry-After).
 MAX_RETRY_WAIT = MAX_PAUSE_SECONDS
 # The largest settings: beyond them a value is a slip (milliseconds for seconds), and the libraries' and the OS's
 # timers overflow somewhere past 10**9 s.
+#: The largest ``timeout``, in seconds (a day).
 MAX_TIMEOUT = 86400.0
+#: The largest ``retry_limit``.
 MAX_RETRY_LIMIT = 100
+#: The largest ``retry_delay``, in seconds.
 MAX_RETRY_DELAY = MAX_RETRY_WAIT
-# The largest answer read: the API's pages are far smaller, so more is a broken or hostile server.
+#: The largest answer read: the API's pages are far smaller, so more is a broken or hostile server.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _READ_CHUNK_BYTES = 64 * 1024
 
@@ -380,7 +383,7 @@ class VVPClient(_ClientBase):
 
         When its answer is lost (a timeout, a reset, a 5xx), ``confirm()`` looks for its effect
         (a new job, a stopping job) and returns the result it finds, or None, and only then is
-        the operation sent again. When ``confirm()`` fails too, :class:`VVPOutcomeUnknownError`
+        the operation sent again. When ``confirm()`` fails too, :class:`~.api.errors.VVPOutcomeUnknownError`
         ends the call without sending it again.
         """
 

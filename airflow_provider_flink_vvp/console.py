@@ -11,10 +11,12 @@ from urllib.parse import quote
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
 
+#: The public console's page of a deployment.
 DEFAULT_CONSOLE_URL = (
     "https://vvp.console.aliyun.com/web/{workspace}/zh/#/workspaces/{workspace}"
     "/namespaces/{namespace}/operations/stream/{deployment_id}"
 )
+#: The fields a console URL template may use.
 CONSOLE_URL_FIELDS = ("workspace", "namespace", "deployment_id", "region")
 
 

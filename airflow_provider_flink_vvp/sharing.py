@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 # A finished read older than this is forgotten, so watching many deployments over days stays bounded.
 FORGET_AFTER_SECONDS = 600.0
-# The longest throttling pause: one answer asking for days must not stall every client of the endpoint.
+#: The longest throttling pause: one answer asking for days must not stall every client of the endpoint.
 MAX_PAUSE_SECONDS = 60.0
 
 

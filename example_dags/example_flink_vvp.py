@@ -21,13 +21,16 @@ with DAG(
     params={"deployment_name": Param("deploymentName", type="string", description="The deployment to watch")},
     tags=["example", "flink"],
 ):
+    # [START howto_operator_flink_vvp_get_deployments_by_name]
     # Names are not unique: this returns the newest deployment's ID (and pushes all of them
     # as the "deployment_ids" XCom).
     get_deployment = FlinkVVPGetDeploymentsByNameOperator(
         task_id="get_deployment",
         deployment_name="{{ params.deployment_name }}",
     )
+    # [END howto_operator_flink_vvp_get_deployments_by_name]
 
+    # [START howto_sensor_flink_vvp_job_summary]
     # Waits in the triggerer, not in a worker slot. Past failures of the deployment do not
     # count: only a job that fails while the sensor waits fails the task. A misspelled name fails
     # at once (missing_deployment="wait" would wait for the deployment to be created).
@@ -40,6 +43,7 @@ with DAG(
         poll_interval=timedelta(seconds=2),
         timeout=timedelta(minutes=10),
     )
+    # [END howto_sensor_flink_vvp_job_summary]
 
     @task
     def use_deployment(deployment_id: str) -> str:

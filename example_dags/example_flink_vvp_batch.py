@@ -21,6 +21,7 @@ with DAG(
     params={"deployment_name": Param("nightly-aggregation", type="string", description="The BATCH deployment")},
     tags=["example", "flink"],
 ):
+    # [START howto_operator_flink_vvp_start_job]
     # Starts a job of the newest deployment with this name and waits, in the triggerer, until it
     # FINISHED (wait_for="auto" does that for a BATCH deployment). A FAILED job fails the try with
     # its reason and a console link, and a retry starts a new job. When the task is killed meanwhile,
@@ -36,6 +37,7 @@ with DAG(
         execution_timeout=timedelta(hours=5),
         retries=2,
     )
+    # [END howto_operator_flink_vvp_start_job]
 
     @task
     def publish(job_id: str) -> str:
@@ -53,6 +55,7 @@ with DAG(
     params={"deployment_name": Param("clickstream", type="string", description="The STREAMING deployment")},
     tags=["example", "flink"],
 ):
+    # [START howto_operator_flink_vvp_start_job_restart]
     # Redeploys a streaming job: its running job is stopped with a savepoint, and once it has ended a
     # new job starts from that savepoint. The task succeeds when the new job is RUNNING.
     FlinkVVPStartJobOperator(
@@ -65,3 +68,4 @@ with DAG(
         poll_interval=timedelta(seconds=10),
         timeout=timedelta(minutes=30),
     )
+    # [END howto_operator_flink_vvp_start_job_restart]

@@ -19,7 +19,7 @@ T = TypeVar("T")
 RETRY_AFTER_HEADER = "x-acs-retry-after"  # milliseconds
 STANDARD_RETRY_AFTER_HEADER = "retry-after"  # seconds, or an HTTP date
 _SNIPPET_CHARS = 200
-# The most of a server's error code, message or request ID an error repeats.
+#: The most of a server's error code, message or request ID an error repeats.
 MAX_SERVER_TEXT_CHARS = 300
 # What a model raises for data that is not the API's shape.
 _MALFORMED = (KeyError, TypeError, ValueError)

@@ -37,7 +37,7 @@ ENV_SECURITY_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105
 _FORM_FIELD_PREFIX = "extra__flink_vvp__"
 _REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
 MAX_PORT = 65535
-# ListJobs pages read at most: 100,000 jobs at 100 a page, far more than a deployment keeps.
+#: ListJobs pages read at most: 100,000 jobs at 100 a page, far more than a deployment keeps.
 MAX_JOB_PAGES = 1000
 
 
@@ -335,7 +335,7 @@ class FlinkVVPHook(BaseHook):
         ignore_job_summary: bool = False,
         ignore_resource_setting: bool = False,
     ) -> Deployment:
-        """The newest deployment with this name; :class:`DeploymentNotFoundError` when there is none.
+        """The newest deployment with this name; :class:`~.api.errors.DeploymentNotFoundError` when there is none.
 
         Takes the same parameters as :meth:`get_deployments_by_name`.
         """

@@ -212,7 +212,8 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
 
     def _first_baseline(self, deployment: Deployment | None, *, answered_late: bool, asked_at: float) -> Baseline:
         """The baseline, from the first answered look: this one's counts when it is the first attempted look, else
-        the counts as they stood at the first attempt (:meth:`Baseline.as_of`); ``asked_at``: when it was asked for."""
+        the counts as they stood at the first attempt (:meth:`~.decisions.Baseline.as_of`); ``asked_at``: when it
+        was asked for."""
         if not answered_late:
             return Baseline.first_look(deployment)
         assert self._first_look_at is not None  # recorded by the first attempt

@@ -238,7 +238,7 @@ ROUTES = (
 
 
 class VVPApplication:
-    """Answers requests from an :class:`EmulatorState`, after faults and the signature check.
+    """Answers requests from an :class:`~.testing.state.EmulatorState`, after faults and the signature check.
 
     Every request is counted under its ``x-acs-action`` header ("" when absent).
     """

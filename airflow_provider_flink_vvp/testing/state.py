@@ -207,6 +207,7 @@ class EmulatorState:
             )
         self.clock: Clock = clock or SystemClock()
         self.job_durations = job_durations or JobDurations()
+        #: ``newest_first`` (the service's order) or ``oldest_first``: the order deployments are listed in.
         self.deployment_order = deployment_order
         self.access_keys: dict[str, str] = {}
         self._deployments: dict[str, dict[str, Any]] = {}

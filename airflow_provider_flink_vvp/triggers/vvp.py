@@ -138,8 +138,8 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param target_states: validated job summary states that end the wait with success.
     :param failure_states: validated job summary states that end it with failure.
-    :param baseline: :meth:`Baseline.to_json` of the task's first look; None to take it at the first answered
-        poll (then ``missing_deployment`` applies to that poll).
+    :param baseline: :meth:`~.decisions.Baseline.to_json` of the task's first look; None to take it at the first
+        answered poll (then ``missing_deployment`` applies to that poll).
     :param poll_interval: seconds between polls.
     :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
     :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
@@ -147,8 +147,8 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     :param try_number: the try that deferred; every event names it (``try_number``).
     :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
     :param first_look_at: when the task attempted its first look (epoch seconds), for a ``baseline`` of None:
-        the first answered poll forms it as it stood then (:meth:`Baseline.as_of`), so a trigger rebuilt after a
-        triggerer restart forms the same one. None: the first poll's counts are the baseline.
+        the first answered poll forms it as it stood then (:meth:`~.decisions.Baseline.as_of`), so a trigger rebuilt
+        after a triggerer restart forms the same one. None: the first poll's counts are the baseline.
     """
 
     def __init__(
@@ -247,7 +247,7 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
 
     async def _first_baseline(self, hook: FlinkVVPHook, deployment: Deployment | None, *, asked_at: float) -> Baseline:
         """The baseline, when the task's looks got no answer: as it stood at ``first_look_at``
-        (:meth:`Baseline.as_of`), the same whichever process forms it; this look's counts without one.
+        (:meth:`~.decisions.Baseline.as_of`), the same whichever process forms it; this look's counts without one.
         ``asked_at``: when ``deployment`` was asked for."""
         since = self.first_look_at
         if since is None:

@@ -239,6 +239,7 @@ def after_first_poke(vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch)
 _FILES_BY_PREFIX = (
     ("example_flink_vvp_batch", "example_flink_vvp_batch.py"),
     ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
+    ("example_flink_vvp_job_control", "example_flink_vvp_job_control.py"),
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
     ("", "flink_vvp_test_dags.py"),

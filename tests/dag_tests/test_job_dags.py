@@ -29,9 +29,10 @@ def fast_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow import settings
 
     from airflow_provider_flink_vvp.operators.vvp import FlinkVVPStartJobOperator, FlinkVVPStopJobOperator
+    from airflow_provider_flink_vvp.sensors.vvp import FlinkVVPJobStatusSensor
 
     def task_policy(task: Any) -> None:
-        if isinstance(task, FlinkVVPStartJobOperator | FlinkVVPStopJobOperator):
+        if isinstance(task, FlinkVVPStartJobOperator | FlinkVVPStopJobOperator | FlinkVVPJobStatusSensor):
             task.poll_interval = 0.2
 
     monkeypatch.setattr(settings, "task_policy", task_policy)
@@ -68,6 +69,19 @@ def test_the_streaming_example_stops_the_running_job_with_a_savepoint_and_starts
     assert result.state == "success"
     assert statuses(deployment_id) == ["CANCELLED", "RUNNING"]
     assert FlinkVVPHook().list_jobs(deployment_id)[0].raw["restoreStrategy"] == {"kind": "LATEST_SAVEPOINT"}
+
+
+def test_the_job_control_example_starts_waits_until_running_and_stops_with_a_savepoint(
+    fast_examples: None, run_dag: RunDag, add_deployment: AddDeployment
+) -> None:
+    deployment_id = add_deployment("clickstream")
+
+    result = run_dag("example_flink_vvp_job_control", deployment_name="clickstream")
+
+    assert result.state == "success"
+    [job] = FlinkVVPHook().list_jobs(deployment_id)
+    assert job.status == "CANCELLED"
+    assert result.xcom("start") == result.xcom("wait_until_running") == result.xcom("stop") == job.job_id
 
 
 @pytest.mark.parametrize("mode", WAIT_MODES)
