@@ -173,8 +173,10 @@ def after_first_poke(vvp_emulator: VVPEmulator, monkeypatch: pytest.MonkeyPatch)
 _FILES_BY_PREFIX = (
     ("example_flink_vvp_batch", "example_flink_vvp_batch.py"),
     ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
+    ("example_flink_vvp_savepoint", "example_flink_vvp_savepoint.py"),
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
+    ("flink_vvp_savepoint_", "flink_vvp_savepoint_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
 
