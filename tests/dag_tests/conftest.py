@@ -177,6 +177,7 @@ _FILES_BY_PREFIX = (
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
     ("flink_vvp_savepoint_", "flink_vvp_savepoint_dags.py"),
+    ("flink_vvp_diagnostics_", "flink_vvp_diagnostics_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
 
