@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_flink_vvp.operators.vvp",
                     "airflow_provider_flink_vvp.operators.savepoint",
+                    "airflow_provider_flink_vvp.operators.deployment",
                 ],
             },
         ],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
@@ -303,6 +303,33 @@ def get_events(
         page_of(Event.from_api),
         query={"deploymentId": deployment_id, **_page_query(page_index, page_size)},
     )
+
+
+def update_deployment(
+    *, namespace: str, workspace: str, deployment_id: str, spec: Mapping[str, Any]
+) -> Operation[Deployment]:
+    """UpdateDeployment: set the deployment's spec (its artifact, resources, Flink configuration...).
+
+    A repeat sends the same whole spec and leaves the deployment as one send would: it may be retried.
+    """
+    _require(deployment_id=deployment_id)
+    if not isinstance(spec, Mapping):
+        raise VVPConfigurationError(f"spec must be a mapping (the deployment's JSON), got {type(spec).__name__}")
+    if spec.get("deploymentId", deployment_id) != deployment_id:
+        raise VVPConfigurationError(
+            f"spec is the spec of deployment {spec.get('deploymentId')!r}, not of {deployment_id!r}: "
+            "an update never moves one deployment's spec to another"
+        )
+    operation = _in_namespace(
+        "UpdateDeployment",
+        "PUT",
+        namespace,
+        workspace,
+        ("deployments", deployment_id),
+        item_of(Deployment.from_api),
+        body={**spec, "deploymentId": deployment_id},
+    )
+    return replace(operation, idempotent=True)
 
 
 def check_namespace(namespace: str) -> None:

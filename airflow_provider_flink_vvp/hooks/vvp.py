@@ -764,6 +764,26 @@ class FlinkVVPHook(BaseHook):
         )
         return self.get_conn().call(operation)
 
+    def update_deployment(
+        self,
+        deployment_id: str,
+        spec: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+    ) -> Deployment:
+        """Set a deployment's spec (UpdateDeployment) and return the deployment as it is now.
+
+        :param deployment_id: the deployment's ID.
+        :param spec: the deployment's JSON as it should be (see :mod:`~.deployment_specs`).
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(
+            operations.update_deployment, namespace, workspace, deployment_id=deployment_id, spec=spec
+        )
+        return self.get_conn().call(operation)
+
     def test_connection(self) -> tuple[bool, str]:
         """Make one authenticated call (ListDeployments, one item) so the UI's Test button tells the truth."""
         try:

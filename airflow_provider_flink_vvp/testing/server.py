@@ -200,6 +200,10 @@ def _list_jobs(call: Call) -> Any:
     )
 
 
+def _update_deployment(call: Call) -> Any:
+    return call.state.update_deployment(call.workspace, call.namespace, call.params["deploymentId"], call.json_body())
+
+
 def _create_savepoint(call: Call) -> Any:
     body = call.json_body()
     deployment_id, native_format, description = (body.get(k) for k in ("deploymentId", "nativeFormat", "description"))
@@ -292,6 +296,7 @@ ROUTES = (
         _get_latest_job_start_log,
     ),
     Route("GET", "events", "GetEvents", _get_events),
+    Route("PUT", "deployments/{deploymentId}", "UpdateDeployment", _update_deployment),
 )
 
 

@@ -38,6 +38,8 @@ RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
 DEPLOYMENT_ORDERS = ("newest_first", "oldest_first")
 _REQUIRED_DEPLOYMENT_FIELDS = ("deploymentId", "name", "namespace", "workspace", "createdAt")
 STATE_FILE_KEYS = ("access_keys", "deployments", "jobs", "deployment_order")
+# What a started job copies of its deployment's spec.
+_JOB_SPEC_FIELDS = ("artifact", "flinkConf", "streamingResourceSetting", "batchResourceSetting")
 
 
 class JobStatus(StrEnum):
@@ -450,6 +452,8 @@ class EmulatorState:
                 "workspace": workspace,
                 "engineVersion": deployment.get("engineVersion"),
                 "executionMode": deployment.get("executionMode"),
+                # What the job runs: the deployment's spec when it started.
+                **{key: _copy_json(deployment[key]) for key in _JOB_SPEC_FIELDS if key in deployment},
                 "startTime": _millis(now),
                 "endTime": None,
                 "restoreStrategy": strategy,
@@ -515,6 +519,26 @@ class EmulatorState:
                 reverse=newest_first,
             )
             return _page(jobs, page_index, page_size)
+
+    def update_deployment(
+        self, workspace: str, namespace: str, deployment_id: str, spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Set the deployment's spec; what the service keeps for itself (its ID, name, place, creation, history)
+        stays. The next job a start makes runs the new spec."""
+        with self._lock:
+            stored = self._deployment(workspace, namespace, deployment_id)
+            kept = ("deploymentId", "name", "namespace", "workspace", "createdAt", "jobSummary", "executionMode")
+            updated = {
+                **_copy_object(spec),
+                **{key: stored[key] for key in kept if key in stored},
+                "modifiedAt": str(int(self.clock.now())),
+            }
+            try:
+                Deployment.from_api(updated)
+            except (TypeError, ValueError) as exc:
+                raise InvalidArgumentError("InvalidParameter", f"not a deployment: {exc}") from None
+            self._deployments[deployment_id] = updated
+            return self._view(updated, True, True)
 
     def create_savepoint(
         self,

@@ -178,6 +178,7 @@ _FILES_BY_PREFIX = (
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
     ("flink_vvp_savepoint_", "flink_vvp_savepoint_dags.py"),
     ("flink_vvp_diagnostics_", "flink_vvp_diagnostics_dags.py"),
+    ("flink_vvp_update", "flink_vvp_update_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
 
