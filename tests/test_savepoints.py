@@ -211,3 +211,18 @@ def test_with_a_task_state_store_the_entry_is_written_before_the_create_and_dele
 def test_bad_arguments_are_refused_when_the_dag_is_parsed(arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FlinkVVPCreateSavepointOperator(task_id="savepoint", **arguments)
+
+
+def test_importing_the_savepoint_and_update_operators_leaves_the_hook_http_clients_and_triggers_unloaded() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import airflow_provider_flink_vvp.operators.savepoint, airflow_provider_flink_vvp.operators.deployment\n"
+        "print([m for m in ('airflow_provider_flink_vvp.hooks.vvp', 'airflow_provider_flink_vvp.client', 'requests', "
+        "'airflow_provider_flink_vvp.triggers.vvp', 'airflow_provider_flink_vvp.triggers.savepoint', "
+        "'airflow_provider_flink_vvp.diagnostics', 'airflow_provider_flink_vvp.api.operations') if m in sys.modules])\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    assert loaded.strip() == "[]"
