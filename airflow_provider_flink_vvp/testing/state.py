@@ -155,6 +155,8 @@ class _Job:
         self.raw = raw
         self.timeline = tuple(timeline)
         self.since = since
+        #: Seconds between two restarts of the Flink job while it is RUNNING (a crash loop); None: it never restarts.
+        self.restart_every: float | None = None
 
     def status_at(self, now: float) -> tuple[JobStatus, float]:
         """The status at ``now`` and the time that status began."""
@@ -173,7 +175,8 @@ class _Job:
         details = job.setdefault("status", {})
         details["currentJobStatus"] = status.value
         if status is JobStatus.RUNNING:
-            details.setdefault("running", {"observedFlinkJobStatus": "RUNNING", "observedFlinkJobRestarts": 0})
+            restarts = int((now - began) // self.restart_every) if self.restart_every else 0
+            details.setdefault("running", {"observedFlinkJobStatus": "RUNNING", "observedFlinkJobRestarts": restarts})
         else:
             details.pop("running", None)
         if status is JobStatus.FAILED:
@@ -494,6 +497,18 @@ class EmulatorState:
                 raise NotFoundError("JobNotFound", f"job {job_id!r} does not exist")
             job.timeline, job.since = tuple(phases), self.clock.now()
             return job.view(job.since)
+
+    def set_job_restarts(self, job_id: str, *, every: float | None) -> dict[str, Any]:
+        """Make a job's Flink job restart every ``every`` seconds while it is RUNNING: a crash loop, which
+        ``running.observedFlinkJobRestarts`` counts from when it began running. None ends it. Returns its view now."""
+        if every is not None and not (_is_duration(every) and every > 0):
+            raise InvalidArgumentError("InvalidJob", f"every must be a positive number of seconds, got {every!r}")
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFoundError("JobNotFound", f"job {job_id!r} does not exist")
+            job.restart_every = every
+            return job.view(self.clock.now())
 
     def job(self, workspace: str, namespace: str, job_id: str) -> dict[str, Any]:
         with self._lock:

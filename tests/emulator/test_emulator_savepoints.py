@@ -113,3 +113,30 @@ def test_events_list_jobs_and_savepoints_oldest_first_in_pages(
 
 def test_the_cli_sets_how_long_a_savepoint_takes() -> None:
     assert _parser().parse_args(["--savepoint-seconds", "7"]).savepoint_seconds == 7.0
+
+
+@pytest.mark.parametrize(
+    ("every", "after", "restarts"), [(None, 100, 0), (10, 5, 0), (10, 10, 1), (10, 35, 3), (0.5, 2, 4)]
+)
+def test_an_injected_crash_loop_counts_restarts_while_the_job_runs(
+    send: Send,
+    emulator: VVPEmulator,
+    state: EmulatorState,
+    where: dict[str, str],
+    running: str,
+    every: float | None,
+    after: float,
+    restarts: int,
+) -> None:
+    state.set_job_restarts("job-1", every=every)
+    emulator.advance(after)
+    job = send(operations.get_job(**where, job_id="job-1")).json()["data"]
+    assert job["status"]["running"] == {"observedFlinkJobStatus": "RUNNING", "observedFlinkJobRestarts": restarts}
+
+
+@pytest.mark.parametrize("every", [0, -1, float("inf"), "10"])
+def test_a_crash_loop_needs_a_positive_period(state: EmulatorState, running: str, every: Any) -> None:
+    from airflow_provider_flink_vvp.testing.state import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="every must be a positive number of seconds"):
+        state.set_job_restarts("job-1", every=every)
