@@ -25,13 +25,26 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.hooks.vvp"]},
         ],
         "operators": [
-            {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.operators.vvp"]},
+            {
+                "integration-name": "Flink VVP",
+                "python-modules": [
+                    "airflow_provider_flink_vvp.operators.vvp",
+                    "airflow_provider_flink_vvp.operators.savepoint",
+                    "airflow_provider_flink_vvp.operators.deployment",
+                ],
+            },
         ],
         "sensors": [
             {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.sensors.vvp"]},
         ],
         "triggers": [
-            {"integration-name": "Flink VVP", "python-modules": ["airflow_provider_flink_vvp.triggers.vvp"]},
+            {
+                "integration-name": "Flink VVP",
+                "python-modules": [
+                    "airflow_provider_flink_vvp.triggers.vvp",
+                    "airflow_provider_flink_vvp.triggers.savepoint",
+                ],
+            },
         ],
         "extra-links": ["airflow_provider_flink_vvp.links.vvp.FlinkVVPDeploymentLink"],
         "connection-types": [

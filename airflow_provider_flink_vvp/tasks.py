@@ -130,6 +130,9 @@ class FlinkVVPBaseOperator(BaseOperator):
     _failure_is_retryable = False
     #: The task state store keys the task writes; deleted when it succeeds.
     _state_keys: tuple[str, ...] = ()
+    #: Whether a wait that ends on a FAILED job logs the service's diagnostics of it (see :mod:`.diagnostics`);
+    #: the tasks that can see one take it as a parameter.
+    fetch_diagnostics: bool = False
 
     def __init__(
         self,
@@ -208,6 +211,8 @@ class FlinkVVPBaseOperator(BaseOperator):
         """``result`` for a wait that succeeded; a wait that failed fails the task, with the console link."""
         url = self._publish_url(context, deployment_id)
         if outcome is Outcome.FAILURE:
+            if self.fetch_diagnostics:
+                log_diagnostics(self, deployment_id, result if self._result_key == "job_id" else None)
             if self._failure_is_retryable:
                 raise AirflowException(f"{message}. Console: {url}")
             self._fail(f"{message}. Console: {url}")
@@ -471,3 +476,18 @@ class JobKill:
             f"{why}, but the stop of job {job_id} could not be confirmed ({type(error).__name__}: {error}); "
             "it may still be running: check it in the console",
         )
+
+
+def log_diagnostics(task: FlinkVVPBaseOperator, deployment_id: str, job_id: str | None) -> None:
+    """Log what the service can tell about a failed job (``job_id``; None: the deployment's newest FAILED job).
+
+    Each call makes one short attempt and all end within a bound (see :mod:`.diagnostics`); none raises.
+    """
+    from airflow_provider_flink_vvp.diagnostics import CALL_TIMEOUT_SECONDS, FailureDiagnostics
+    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+    hook = FlinkVVPHook(task.flink_vvp_conn_id, timeout=CALL_TIMEOUT_SECONDS, retry_limit=1)
+    try:
+        FailureDiagnostics(hook, task.log, deployment_id, job_id, task.namespace, task.workspace).log_all()
+    finally:
+        hook.close()

@@ -233,3 +233,153 @@ class Job:
             end_time=_epoch(raw, "endTime"),
             raw=raw,
         )
+
+
+#: ``status.state`` of a savepoint that is over; any other state (STARTED, or another the service adds) is in progress.
+SAVEPOINT_TERMINAL_STATES = frozenset({"COMPLETED", "FAILED"})
+
+
+def _state(raw: Mapping[str, Any], key: str, what: str) -> str:
+    """A non-empty state string, uppercased: a state nobody can read would pass for one still in progress."""
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {describe_value(value)}")
+    return value.strip().upper()
+
+
+@dataclass(frozen=True)
+class Savepoint:
+    """A savepoint of a deployment (CreateSavepoint, GetSavepoint, ListSavepoints).
+
+    ``state`` is ``status.state``: STARTED while it is taken, then COMPLETED or FAILED (with ``failure``).
+    ``location`` is where it was written (``savepointLocation``), known once it is COMPLETED.
+    """
+
+    savepoint_id: str
+    deployment_id: str
+    job_id: str | None
+    state: str
+    failure: JobFailure | None
+    location: str | None
+    origin: str | None
+    description: str | None
+    native_format: bool | None
+    created_at: datetime | None
+    modified_at: datetime | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in SAVEPOINT_TERMINAL_STATES
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> Savepoint:
+        raw = _object(raw, "a savepoint")
+        status = _object(raw.get("status"), "status")
+        failure = _optional_object(status, "failure")
+        native_format = raw.get("nativeFormat")
+        if native_format is not None and not isinstance(native_format, bool):
+            raise TypeError(f"nativeFormat must be true or false, got {describe_value(native_format)}")
+        return cls(
+            savepoint_id=_identifier(raw, "savepointId"),
+            deployment_id=_identifier(raw, "deploymentId"),
+            job_id=_optional_text(raw, "jobId") or None,
+            state=_state(status, "state", "status.state"),
+            failure=_failure(failure) if failure is not None else None,
+            location=_optional_text(raw, "savepointLocation") or None,
+            origin=_optional_text(raw, "savepointOrigin"),
+            description=_optional_text(raw, "description"),
+            native_format=native_format,
+            created_at=_epoch(raw, "createdAt"),
+            modified_at=_epoch(raw, "modifiedAt"),
+            raw=raw,
+        )
+
+
+def _failure(failure: Mapping[str, Any]) -> JobFailure:
+    return JobFailure(
+        reason=_optional_text(failure, "reason"),
+        message=_optional_text(failure, "message"),
+        failed_at=_epoch(failure, "failedAt"),
+    )
+
+
+@dataclass(frozen=True)
+class DiagnosisSymptom:
+    """One finding of a job diagnosis: what was checked, what was found, what to do."""
+
+    group: str
+    name: str | None
+    description: str | None
+    recommendation: str | None
+
+
+#: The groups of a diagnosis' ``symptoms``, in the order a reader wants them.
+DIAGNOSIS_GROUPS = ("startup", "runtime", "state", "troubleshooting", "autopilot", "others")
+
+
+@dataclass(frozen=True)
+class JobDiagnosis:
+    """GetJobDiagnosis' answer: a risk level, a health score and the symptoms found, by group."""
+
+    risk_level: str | None
+    health_score: int | None
+    diagnosed_at: datetime | None
+    symptoms: tuple[DiagnosisSymptom, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> JobDiagnosis:
+        raw = _object(raw, "a job diagnosis")
+        score = raw.get("healthScore")
+        if score is not None and (type(score) is not int or not 0 <= score <= MAX_LONG):
+            raise ValueError(f"healthScore must be a whole number from 0 to 2^63-1, got {describe_value(score)}")
+        groups = _optional_object(raw, "symptoms") or {}
+        symptoms = []
+        for group in DIAGNOSIS_GROUPS:
+            value = groups.get(group)
+            # autopilot is one symptom, the other groups lists of them.
+            listed = [value] if isinstance(value, Mapping) else value or []
+            if not isinstance(listed, list):
+                raise TypeError(f"symptoms.{group} must be a list, got {describe_value(value)}")
+            for index, item in enumerate(listed):
+                symptom = _object(item, f"symptoms.{group}[{index}]")
+                symptoms.append(
+                    DiagnosisSymptom(
+                        group=group,
+                        name=_optional_text(symptom, "name"),
+                        description=_optional_text(symptom, "description"),
+                        recommendation=_optional_text(symptom, "recommendation"),
+                    )
+                )
+        return cls(
+            risk_level=_optional_text(raw, "riskLevel"),
+            health_score=score,
+            diagnosed_at=_epoch(raw, "diagnoseTime"),
+            symptoms=tuple(symptoms),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A deployment's event (GetEvents): what happened, to which job, when."""
+
+    event_id: str | None
+    name: str | None
+    message: str | None
+    job_id: str | None
+    created_at: datetime | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> Event:
+        raw = _object(raw, "an event")
+        return cls(
+            event_id=_optional_text(raw, "eventId"),
+            name=_optional_text(raw, "eventName"),
+            message=_optional_text(raw, "message"),
+            job_id=_optional_text(raw, "jobId"),
+            created_at=_epoch(raw, "createdAt"),
+            raw=raw,
+        )

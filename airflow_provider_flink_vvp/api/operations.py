@@ -10,12 +10,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
-from airflow_provider_flink_vvp.api.models import RESTORE_STRATEGIES, STOP_STRATEGIES, Deployment, Job, newest_first
-from airflow_provider_flink_vvp.api.responses import Envelope, Page, item_of, items_of, page_of
+from airflow_provider_flink_vvp.api.models import (
+    RESTORE_STRATEGIES,
+    STOP_STRATEGIES,
+    Deployment,
+    Event,
+    Job,
+    JobDiagnosis,
+    Savepoint,
+    newest_first,
+)
+from airflow_provider_flink_vvp.api.responses import Envelope, Page, item_of, items_of, no_data, page_of, text_data
 from airflow_provider_flink_vvp.api.signing import canonical_query_string, hex_sha256, percent_encode, sign
 
 T = TypeVar("T")
@@ -196,6 +205,131 @@ def list_jobs(
         page_of(Job.from_api),
         query={"deploymentId": deployment_id, **_page_query(page_index, page_size)},
     )
+
+
+def create_savepoint(
+    *,
+    namespace: str,
+    workspace: str,
+    deployment_id: str,
+    native_format: bool | None = None,
+    description: str | None = None,
+) -> Operation[Savepoint]:
+    """CreateSavepoint: take a savepoint of the deployment's running job; the answer is the savepoint, STARTED."""
+    _require(deployment_id=deployment_id)
+    if native_format is not None and not isinstance(native_format, bool):
+        raise VVPConfigurationError(f"native_format must be True, False or None, got {native_format!r}")
+    if description is not None and not isinstance(description, str):
+        raise VVPConfigurationError(f"description must be a string, got {description!r}")
+    body: dict[str, Any] = {"deploymentId": deployment_id}
+    optional = {"nativeFormat": native_format, "description": description}
+    body.update({key: value for key, value in optional.items() if value is not None})
+    return _in_namespace(
+        "CreateSavepoint", "POST", namespace, workspace, ("savepoints",), item_of(Savepoint.from_api), body=body
+    )
+
+
+def get_savepoint(*, namespace: str, workspace: str, savepoint_id: str) -> Operation[Savepoint]:
+    """GetSavepoint: one savepoint by its ID."""
+    _require(savepoint_id=savepoint_id)
+    return _in_namespace(
+        "GetSavepoint", "GET", namespace, workspace, ("savepoints", savepoint_id), item_of(Savepoint.from_api)
+    )
+
+
+def list_savepoints(
+    *,
+    namespace: str,
+    workspace: str,
+    deployment_id: str,
+    job_id: str | None = None,
+    page_index: int = 1,
+    page_size: int = MAX_PAGE_SIZE,
+) -> Operation[Page[Savepoint]]:
+    """ListSavepoints: one page of a deployment's savepoints (of one of its jobs, with ``job_id``)."""
+    _require(deployment_id=deployment_id)
+    query = {"deploymentId": deployment_id, **_page_query(page_index, page_size)}
+    if job_id is not None:
+        _require(job_id=job_id)
+        query["jobId"] = job_id
+    return _in_namespace(
+        "ListSavepoints", "GET", namespace, workspace, ("savepoints",), page_of(Savepoint.from_api), query=query
+    )
+
+
+def delete_savepoint(*, namespace: str, workspace: str, savepoint_id: str) -> Operation[bool]:
+    """DeleteSavepoint: remove a savepoint (its record, and its files in the service's storage)."""
+    _require(savepoint_id=savepoint_id)
+    return _in_namespace("DeleteSavepoint", "DELETE", namespace, workspace, ("savepoints", savepoint_id), no_data)
+
+
+def get_job_diagnosis(*, namespace: str, workspace: str, deployment_id: str, job_id: str) -> Operation[JobDiagnosis]:
+    """GetJobDiagnosis: what the service's diagnosis found about a job."""
+    _require(deployment_id=deployment_id, job_id=job_id)
+    return _in_namespace(
+        "GetJobDiagnosis",
+        "GET",
+        namespace,
+        workspace,
+        ("deployments", deployment_id, "jobs", job_id, "job-diagnoses", "lite"),
+        item_of(JobDiagnosis.from_api),
+    )
+
+
+def get_latest_job_start_log(*, namespace: str, workspace: str, deployment_id: str) -> Operation[str]:
+    """GetLatestJobStartLog: the JobManager's log of the deployment's latest job start, as one text."""
+    _require(deployment_id=deployment_id)
+    return _in_namespace(
+        "GetLatestJobStartLog",
+        "GET",
+        namespace,
+        workspace,
+        ("deployments", deployment_id, "latest_jobmanager_start_log"),
+        text_data,
+    )
+
+
+def get_events(
+    *, namespace: str, workspace: str, deployment_id: str, page_index: int = 1, page_size: int = MAX_PAGE_SIZE
+) -> Operation[Page[Event]]:
+    """GetEvents: one page of a deployment's events."""
+    _require(deployment_id=deployment_id)
+    return _in_namespace(
+        "GetEvents",
+        "GET",
+        namespace,
+        workspace,
+        ("events",),
+        page_of(Event.from_api),
+        query={"deploymentId": deployment_id, **_page_query(page_index, page_size)},
+    )
+
+
+def update_deployment(
+    *, namespace: str, workspace: str, deployment_id: str, spec: Mapping[str, Any]
+) -> Operation[Deployment]:
+    """UpdateDeployment: set the deployment's spec (its artifact, resources, Flink configuration...).
+
+    A repeat sends the same whole spec and leaves the deployment as one send would: it may be retried.
+    """
+    _require(deployment_id=deployment_id)
+    if not isinstance(spec, Mapping):
+        raise VVPConfigurationError(f"spec must be a mapping (the deployment's JSON), got {type(spec).__name__}")
+    if spec.get("deploymentId", deployment_id) != deployment_id:
+        raise VVPConfigurationError(
+            f"spec is the spec of deployment {spec.get('deploymentId')!r}, not of {deployment_id!r}: "
+            "an update never moves one deployment's spec to another"
+        )
+    operation = _in_namespace(
+        "UpdateDeployment",
+        "PUT",
+        namespace,
+        workspace,
+        ("deployments", deployment_id),
+        item_of(Deployment.from_api),
+        body={**spec, "deploymentId": deployment_id},
+    )
+    return replace(operation, idempotent=True)
 
 
 def check_namespace(namespace: str) -> None:

@@ -269,3 +269,21 @@ def _snippet(body: bytes, secrets: Collection[str]) -> str:
     """The body's start, its whitespace runs made single spaces, without ``secrets`` (cut out before the cut)."""
     text = " ".join(body[: _SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
     return redact(text, secrets)[:_SNIPPET_CHARS]
+
+
+def text_data(envelope: Envelope, action: str) -> str:
+    """A parser of a ``data`` that is a string (a log); a null ``data`` is the empty string."""
+    return _read(envelope, action, lambda: _text(envelope.data))
+
+
+def no_data(envelope: Envelope, action: str) -> bool:
+    """A parser for an operation whose success is all its answer says (a delete): True."""
+    return True
+
+
+def _text(data: Any) -> str:
+    if data is None:
+        return ""
+    if not isinstance(data, str):
+        raise TypeError(f"data must be a string, got {describe_value(data)}")
+    return data

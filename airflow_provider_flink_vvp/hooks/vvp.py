@@ -8,14 +8,15 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from http import HTTPStatus
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPApiError, VVPConfigurationError, VVPError
-from airflow_provider_flink_vvp.api.models import Deployment, Job
+from airflow_provider_flink_vvp.api.models import Deployment, Event, Job, JobDiagnosis, Savepoint
 from airflow_provider_flink_vvp.api.operations import Credentials, Operation
 from airflow_provider_flink_vvp.api.responses import Page
 from airflow_provider_flink_vvp.client import (
@@ -29,6 +30,7 @@ from airflow_provider_flink_vvp.client import (
 from airflow_provider_flink_vvp.console import deployment_console_url
 
 T = TypeVar("T")
+_Item = TypeVar("_Item")
 
 ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable's name, not a secret
@@ -173,36 +175,53 @@ def _check_console_url(template: str) -> None:
     deployment_console_url(deployment_id="d", namespace="n", workspace="w", template=template)
 
 
-class _JobPages:
-    """ListJobs' pages as they come: each job once; over at the first page with no new job or once ``totalSize``
-    jobs are in, and refused after :data:`MAX_JOB_PAGES`."""
+class _Pages(Generic[_Item]):
+    """A list operation's pages as they come: each item once; over at the first page with nothing new or once
+    ``totalSize`` items are in, and refused after :data:`MAX_JOB_PAGES`.
 
-    def __init__(self, deployment_id: str) -> None:
-        self.deployment_id = deployment_id
-        self._jobs: dict[str, Job] = {}
+    :param action: the list operation, for the error.
+    :param owner: what the list belongs to ("deployment d-1"), for the error.
+    :param noun: what the items are ("jobs"), for the error.
+    :param key: an item's ID.
+    """
+
+    def __init__(self, action: str, owner: str, noun: str, key: Callable[[_Item], str]) -> None:
+        self.action = action
+        self.owner = owner
+        self.noun = noun
+        self._key = key
+        self._items: dict[str, _Item] = {}
         #: The page to read next; None once all are in.
         self.next_index: int | None = 1
 
     @property
-    def jobs(self) -> list[Job]:
-        return list(self._jobs.values())
+    def items(self) -> list[_Item]:
+        return list(self._items.values())
 
-    def add(self, page: Page[Job]) -> None:
-        new = {job.job_id: job for job in page.items if job.job_id not in self._jobs}
-        self._jobs.update(new)
-        if not new or len(self._jobs) >= page.total_size:
+    def add(self, page: Page[_Item]) -> None:
+        new = {self._key(item): item for item in page.items if self._key(item) not in self._items}
+        self._items.update(new)
+        if not new or len(self._items) >= page.total_size:
             self.next_index = None
             return
         if self.next_index == MAX_JOB_PAGES:
             raise VVPApiError(
                 code="InvalidResponse",
-                message=f"ListJobs of deployment {self.deployment_id!r} still brought new jobs after {MAX_JOB_PAGES} "
-                f"pages ({len(self._jobs)} jobs): check that the endpoint is the VVP OpenAPI",
+                message=f"{self.action} of {self.owner} still brought new {self.noun} after {MAX_JOB_PAGES} "
+                f"pages ({len(self._items)} {self.noun}): check that the endpoint is the VVP OpenAPI",
                 request_id=None,
                 http_status=200,
-                action="ListJobs",
+                action=self.action,
             )
         self.next_index = (self.next_index or 0) + 1
+
+
+def _job_pages(deployment_id: str) -> _Pages[Job]:
+    return _Pages("ListJobs", f"deployment {deployment_id!r}", "jobs", lambda job: job.job_id)
+
+
+def _savepoint_pages(deployment_id: str) -> _Pages[Savepoint]:
+    return _Pages("ListSavepoints", f"deployment {deployment_id!r}", "savepoints", lambda item: item.savepoint_id)
 
 
 class FlinkVVPHook(BaseHook):
@@ -460,7 +479,7 @@ class FlinkVVPHook(BaseHook):
         :param namespace: the namespace; defaults to the connection's.
         :param workspace: the workspace ID; defaults to the connection's.
         """
-        pages = _JobPages(deployment_id)
+        pages = _job_pages(deployment_id)
         while (page_index := pages.next_index) is not None:
             pages.add(
                 self.get_conn().call(
@@ -469,14 +488,14 @@ class FlinkVVPHook(BaseHook):
                     )
                 )
             )
-        return pages.jobs
+        return pages.items
 
     async def alist_jobs(
         self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None
     ) -> list[Job]:
         """Async :meth:`list_jobs`."""
         config, client = await self.aget_config(), await self.aget_conn()
-        pages = _JobPages(deployment_id)
+        pages = _job_pages(deployment_id)
         while (page_index := pages.next_index) is not None:
             pages.add(
                 await client.call(
@@ -485,7 +504,7 @@ class FlinkVVPHook(BaseHook):
                     )
                 )
             )
-        return pages.jobs
+        return pages.items
 
     def start_job(
         self,
@@ -561,6 +580,209 @@ class FlinkVVPHook(BaseHook):
             return _stopping(self.get_job(job_id, namespace=namespace, workspace=workspace))
 
         return self.get_conn().call_or_confirm(operation, stopping_meanwhile)
+
+    def create_savepoint(
+        self,
+        deployment_id: str,
+        *,
+        native_format: bool | None = None,
+        description: str | None = None,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        savepoints_before: Collection[str] | None = None,
+    ) -> Savepoint:
+        """Take a savepoint of the deployment's running job (CreateSavepoint); one call never takes two.
+
+        When the answer is lost, the deployment's savepoints are read again: one that was not there before is
+        the one this call created, and the request is not sent again. When that reading fails too,
+        :class:`~.api.errors.VVPOutcomeUnknownError` (retryable) ends the call without a second request.
+
+        :param deployment_id: the deployment's ID.
+        :param native_format: write the savepoint in the state backend's native format (faster, less portable).
+        :param description: a description kept with the savepoint.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        :param savepoints_before: the IDs of the deployment's savepoints before this call, when the caller has
+            read them (ListSavepoints); read here when None.
+        """
+        operation = self.config.operation(
+            operations.create_savepoint,
+            namespace,
+            workspace,
+            deployment_id=deployment_id,
+            native_format=native_format,
+            description=description,
+        )
+        if savepoints_before is None:
+            savepoints_before = [
+                savepoint.savepoint_id
+                for savepoint in self.list_savepoints(deployment_id, namespace=namespace, workspace=workspace)
+            ]
+        known = set(savepoints_before)
+
+        def created_meanwhile() -> Savepoint | None:
+            savepoints = self.list_savepoints(deployment_id, namespace=namespace, workspace=workspace)
+            return next((savepoint for savepoint in savepoints if savepoint.savepoint_id not in known), None)
+
+        return self.get_conn().call_or_confirm(operation, created_meanwhile)
+
+    def get_savepoint(
+        self, savepoint_id: str, *, namespace: str | None = None, workspace: str | None = None
+    ) -> Savepoint:
+        """A savepoint by its ID (GetSavepoint).
+
+        :param savepoint_id: the savepoint's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(operations.get_savepoint, namespace, workspace, savepoint_id=savepoint_id)
+        return self.get_conn().call(operation)
+
+    async def aget_savepoint(
+        self,
+        savepoint_id: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        max_age: float = 0.0,
+        not_before: float = 0.0,
+    ) -> Savepoint:
+        """Async :meth:`get_savepoint`; ``max_age`` and ``not_before`` as in :meth:`aget_deployments_by_name`."""
+        operation = (await self.aget_config()).operation(
+            operations.get_savepoint, namespace, workspace, savepoint_id=savepoint_id
+        )
+        return await (await self.aget_conn()).call(operation, max_age=max_age, not_before=not_before)
+
+    def list_savepoints(
+        self,
+        deployment_id: str,
+        *,
+        job_id: str | None = None,
+        namespace: str | None = None,
+        workspace: str | None = None,
+    ) -> list[Savepoint]:
+        """Every savepoint of a deployment (of one of its jobs, with ``job_id``), all pages (ListSavepoints).
+
+        The pages end as :meth:`list_jobs`' do.
+
+        :param deployment_id: the deployment's ID.
+        :param job_id: only the savepoints of this job.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        pages = _savepoint_pages(deployment_id)
+        while (page_index := pages.next_index) is not None:
+            pages.add(
+                self.get_conn().call(
+                    self.config.operation(
+                        operations.list_savepoints,
+                        namespace,
+                        workspace,
+                        deployment_id=deployment_id,
+                        job_id=job_id,
+                        page_index=page_index,
+                    )
+                )
+            )
+        return pages.items
+
+    def delete_savepoint(
+        self, savepoint_id: str, *, namespace: str | None = None, workspace: str | None = None
+    ) -> None:
+        """Delete a savepoint (DeleteSavepoint); when the answer is lost, it is looked up before a second delete.
+
+        :param savepoint_id: the savepoint's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(operations.delete_savepoint, namespace, workspace, savepoint_id=savepoint_id)
+
+        def deleted_meanwhile() -> bool | None:
+            try:
+                self.get_savepoint(savepoint_id, namespace=namespace, workspace=workspace)
+            except VVPApiError as error:
+                if error.http_status == HTTPStatus.NOT_FOUND:
+                    return True
+                raise
+            return None
+
+        self.get_conn().call_or_confirm(operation, deleted_meanwhile)
+
+    def get_job_diagnosis(
+        self, deployment_id: str, job_id: str, *, namespace: str | None = None, workspace: str | None = None
+    ) -> JobDiagnosis:
+        """The service's diagnosis of a job (GetJobDiagnosis).
+
+        :param deployment_id: the job's deployment.
+        :param job_id: the job's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(
+            operations.get_job_diagnosis, namespace, workspace, deployment_id=deployment_id, job_id=job_id
+        )
+        return self.get_conn().call(operation)
+
+    def get_latest_job_start_log(
+        self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None
+    ) -> str:
+        """The JobManager log of the deployment's latest job start (GetLatestJobStartLog), as one text.
+
+        :param deployment_id: the deployment's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(
+            operations.get_latest_job_start_log, namespace, workspace, deployment_id=deployment_id
+        )
+        return self.get_conn().call(operation)
+
+    def get_events(
+        self,
+        deployment_id: str,
+        *,
+        page_index: int = 1,
+        page_size: int = operations.MAX_PAGE_SIZE,
+        namespace: str | None = None,
+        workspace: str | None = None,
+    ) -> Page[Event]:
+        """One page of a deployment's events (GetEvents).
+
+        :param deployment_id: the deployment's ID.
+        :param page_index: the page, from 1.
+        :param page_size: events a page, 1 to 100.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(
+            operations.get_events,
+            namespace,
+            workspace,
+            deployment_id=deployment_id,
+            page_index=page_index,
+            page_size=page_size,
+        )
+        return self.get_conn().call(operation)
+
+    def update_deployment(
+        self,
+        deployment_id: str,
+        spec: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+    ) -> Deployment:
+        """Set a deployment's spec (UpdateDeployment) and return the deployment as it is now.
+
+        :param deployment_id: the deployment's ID.
+        :param spec: the deployment's JSON as it should be (see :mod:`~.deployment_specs`).
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(
+            operations.update_deployment, namespace, workspace, deployment_id=deployment_id, spec=spec
+        )
+        return self.get_conn().call(operation)
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one authenticated call (ListDeployments, one item) so the UI's Test button tells the truth."""

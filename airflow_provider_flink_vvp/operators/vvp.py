@@ -143,6 +143,8 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
     :param poll_interval: seconds (or a timedelta) between looks at the job.
     :param timeout: seconds (or a timedelta) to wait for the job (and, with ``restart``, for the old job to
         end) before failing the try.
+    :param fetch_diagnostics: when the job FAILED, log the service's diagnosis of it, the tail of its JobManager
+        start log and the deployment's latest events (each skipped with one line if unavailable).
     """
 
     template_fields: Sequence[str] = (
@@ -178,9 +180,11 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta = 10.0,
         timeout: float | timedelta = _WEEK,
+        fetch_diagnostics: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
+        self.fetch_diagnostics = fetch_diagnostics
         _check_one_deployment(deployment_name, deployment_id)
         self.deployment_name = deployment_name
         self.deployment_id = deployment_id
@@ -359,6 +363,7 @@ class FlinkVVPStopJobOperator(FlinkVVPBaseOperator):
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_interval: seconds (or a timedelta) between looks at the job.
     :param timeout: seconds (or a timedelta) to wait for the job to end before failing.
+    :param fetch_diagnostics: when the job FAILED, log the service's diagnostics of it (see the start operator).
     """
 
     template_fields: Sequence[str] = (
@@ -386,9 +391,11 @@ class FlinkVVPStopJobOperator(FlinkVVPBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta = 10.0,
         timeout: float | timedelta = _WEEK,
+        fetch_diagnostics: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(namespace=namespace, workspace=workspace, flink_vvp_conn_id=flink_vvp_conn_id, **kwargs)
+        self.fetch_diagnostics = fetch_diagnostics
         given = [
             name
             for name, value in (

@@ -97,6 +97,9 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
     :param missing_deployment: ``"fail"`` (when the first look finds no deployment) or ``"wait"``.
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_interval: seconds (or a timedelta) between looks; the same as Airflow's ``poke_interval``.
+    :param fetch_diagnostics: when the wait fails on a failed job, log the service's diagnosis of the deployment's
+        newest FAILED job, the tail of its JobManager start log and the deployment's latest events (each skipped
+        with one line if unavailable).
     """
 
     template_fields: Sequence[str] = ("deployment_name", "namespace", "workspace")
@@ -116,6 +119,7 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
         missing_deployment: str = "fail",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta | None = None,
+        fetch_diagnostics: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -124,6 +128,7 @@ class FlinkVVPJobSummarySensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSens
             flink_vvp_conn_id=flink_vvp_conn_id,
             **sensor_durations(poll_interval, kwargs),
         )
+        self.fetch_diagnostics = fetch_diagnostics
         self.deployment_name = deployment_name
         self.target_states, self.failure_states = validate_watch(target_states, failure_states)
         if missing_deployment not in MISSING_DEPLOYMENT_VALUES:
@@ -299,6 +304,8 @@ class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSenso
     :param failure_statuses: job statuses that fail the task.
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_interval: seconds (or a timedelta) between looks; the same as Airflow's ``poke_interval``.
+    :param fetch_diagnostics: when the job FAILED, log the service's diagnosis of it, the tail of its
+        JobManager start log and the deployment's latest events (each skipped with one line if unavailable).
     """
 
     template_fields: Sequence[str] = ("job_id", "namespace", "workspace")
@@ -317,6 +324,7 @@ class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSenso
         failure_statuses: str | Iterable[str] = ("FAILED",),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta | None = None,
+        fetch_diagnostics: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -325,6 +333,7 @@ class FlinkVVPJobStatusSensor(PollIntervalAlias, FlinkVVPBaseOperator, BaseSenso
             flink_vvp_conn_id=flink_vvp_conn_id,
             **sensor_durations(poll_interval, kwargs),
         )
+        self.fetch_diagnostics = fetch_diagnostics
         self.job_id = job_id
         self.target_statuses, self.failure_statuses = validate_job_watch(target_statuses, failure_statuses)
         self.deferrable = deferrable

@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             starting=options.starting_seconds,
             batch_running=options.batch_running_seconds,
             cancelling=options.cancelling_seconds,
+            savepoint=options.savepoint_seconds,
         )
         state = (
             _load_state(options.state, durations, options.deployment_order)
@@ -159,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
     jobs.add_argument("--starting-seconds", type=float, default=JobDurations.starting)
     jobs.add_argument("--batch-running-seconds", type=float, default=JobDurations.batch_running)
     jobs.add_argument("--cancelling-seconds", type=float, default=JobDurations.cancelling)
+    jobs.add_argument(
+        "--savepoint-seconds",
+        type=float,
+        default=JobDurations.savepoint,
+        help="seconds a savepoint is STARTED before it is COMPLETED",
+    )
     return parser
 
 

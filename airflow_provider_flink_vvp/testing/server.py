@@ -200,6 +200,56 @@ def _list_jobs(call: Call) -> Any:
     )
 
 
+def _update_deployment(call: Call) -> Any:
+    return call.state.update_deployment(call.workspace, call.namespace, call.params["deploymentId"], call.json_body())
+
+
+def _create_savepoint(call: Call) -> Any:
+    body = call.json_body()
+    deployment_id, native_format, description = (body.get(k) for k in ("deploymentId", "nativeFormat", "description"))
+    if not isinstance(deployment_id, str) or not deployment_id:
+        raise InvalidArgumentError("InvalidParameter", "the body needs a deploymentId")
+    if not isinstance(native_format, bool | None) or not isinstance(description, str | None):
+        raise InvalidArgumentError("InvalidParameter", "nativeFormat must be a boolean, description a string")
+    return call.state.create_savepoint(
+        call.workspace, call.namespace, deployment_id, native_format=bool(native_format), description=description
+    )
+
+
+def _get_savepoint(call: Call) -> Any:
+    return call.state.savepoint(call.workspace, call.namespace, call.params["savepointId"])
+
+
+def _list_savepoints(call: Call) -> Any:
+    deployment_id = call.query.get("deploymentId")
+    if not deployment_id:
+        raise InvalidArgumentError("InvalidParameter", "ListSavepoints needs the deploymentId query parameter")
+    index, size = call.page()
+    return call.state.list_savepoints(
+        call.workspace, call.namespace, deployment_id, job_id=call.query.get("jobId"), page_index=index, page_size=size
+    )
+
+
+def _delete_savepoint(call: Call) -> Any:
+    return call.state.delete_savepoint(call.workspace, call.namespace, call.params["savepointId"])
+
+
+def _get_job_diagnosis(call: Call) -> Any:
+    return call.state.job_diagnosis(call.workspace, call.namespace, call.params["deploymentId"], call.params["jobId"])
+
+
+def _get_latest_job_start_log(call: Call) -> Any:
+    return call.state.latest_job_start_log(call.workspace, call.namespace, call.params["deploymentId"])
+
+
+def _get_events(call: Call) -> Any:
+    deployment_id = call.query.get("deploymentId")
+    if not deployment_id:
+        raise InvalidArgumentError("InvalidParameter", "GetEvents needs the deploymentId query parameter")
+    index, size = call.page()
+    return call.state.events(call.workspace, call.namespace, deployment_id, page_index=index, page_size=size)
+
+
 @dataclass(frozen=True)
 class Route:
     """``pattern`` is the path after the namespace; ``{name}`` captures a segment, less an optional literal suffix."""
@@ -234,6 +284,19 @@ ROUTES = (
     Route("POST", "jobs/{jobId}:stop", "StopJob", _stop_job),
     Route("GET", "jobs/{jobId}", "GetJob", _get_job),
     Route("GET", "jobs", "ListJobs", _list_jobs),
+    Route("POST", "savepoints", "CreateSavepoint", _create_savepoint),
+    Route("GET", "savepoints/{savepointId}", "GetSavepoint", _get_savepoint),
+    Route("GET", "savepoints", "ListSavepoints", _list_savepoints),
+    Route("DELETE", "savepoints/{savepointId}", "DeleteSavepoint", _delete_savepoint),
+    Route("GET", "deployments/{deploymentId}/jobs/{jobId}/job-diagnoses/lite", "GetJobDiagnosis", _get_job_diagnosis),
+    Route(
+        "GET",
+        "deployments/{deploymentId}/latest_jobmanager_start_log",
+        "GetLatestJobStartLog",
+        _get_latest_job_start_log,
+    ),
+    Route("GET", "events", "GetEvents", _get_events),
+    Route("PUT", "deployments/{deploymentId}", "UpdateDeployment", _update_deployment),
 )
 
 

@@ -38,6 +38,8 @@ RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
 DEPLOYMENT_ORDERS = ("newest_first", "oldest_first")
 _REQUIRED_DEPLOYMENT_FIELDS = ("deploymentId", "name", "namespace", "workspace", "createdAt")
 STATE_FILE_KEYS = ("access_keys", "deployments", "jobs", "deployment_order")
+# What a started job copies of its deployment's spec.
+_JOB_SPEC_FIELDS = ("artifact", "flinkConf", "streamingResourceSetting", "batchResourceSetting")
 
 
 class JobStatus(StrEnum):
@@ -124,9 +126,11 @@ class JobDurations:
     starting: float = 1.0
     batch_running: float = 5.0
     cancelling: float = 1.0
+    #: How long a savepoint is STARTED before it is COMPLETED (or FAILED).
+    savepoint: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("starting", "batch_running", "cancelling"):
+        for name in ("starting", "batch_running", "cancelling", "savepoint"):
             if not _is_duration(getattr(self, name)):
                 raise InvalidArgumentError(
                     "InvalidParameter",
@@ -151,6 +155,8 @@ class _Job:
         self.raw = raw
         self.timeline = tuple(timeline)
         self.since = since
+        #: Seconds between two restarts of the Flink job while it is RUNNING (a crash loop); None: it never restarts.
+        self.restart_every: float | None = None
 
     def status_at(self, now: float) -> tuple[JobStatus, float]:
         """The status at ``now`` and the time that status began."""
@@ -169,7 +175,8 @@ class _Job:
         details = job.setdefault("status", {})
         details["currentJobStatus"] = status.value
         if status is JobStatus.RUNNING:
-            details.setdefault("running", {"observedFlinkJobStatus": "RUNNING", "observedFlinkJobRestarts": 0})
+            restarts = int((now - began) // self.restart_every) if self.restart_every else 0
+            details.setdefault("running", {"observedFlinkJobStatus": "RUNNING", "observedFlinkJobRestarts": restarts})
         else:
             details.pop("running", None)
         if status is JobStatus.FAILED:
@@ -184,6 +191,45 @@ class _Job:
         if status.terminal and job.get("endTime") is None:
             job["endTime"] = _millis(began)
         return job
+
+
+class _Savepoint:
+    """A savepoint's stored JSON: STARTED until ``done_at``, then COMPLETED, or FAILED with ``failure``."""
+
+    def __init__(self, raw: dict[str, Any], done_at: float, failure: Mapping[str, Any] | None) -> None:
+        self.raw = raw
+        self.done_at = done_at
+        self.failure = dict(failure) if failure else None
+
+    def view(self, now: float) -> dict[str, Any]:
+        """The savepoint as the API returns it at ``now``."""
+        savepoint = _copy_object(self.raw)
+        status: dict[str, Any] = {"state": "STARTED"}
+        if now >= self.done_at:
+            savepoint["modifiedAt"] = _millis(self.done_at)
+            if self.failure is None:
+                status["state"] = "COMPLETED"
+                savepoint["savepointLocation"] = (
+                    f"oss://emulator-bucket/flink-savepoints/{self.raw['namespace']}/savepoint-{self.raw['savepointId']}"
+                )
+            else:
+                status = {"state": "FAILED", "failure": {**self.failure, "failedAt": _millis(self.done_at)}}
+        savepoint["status"] = status
+        return savepoint
+
+
+def _event(source: Mapping[str, Any], name: str, at: Any, message: str) -> dict[str, Any]:
+    """An event of GetEvents about a job or a savepoint (``source``)."""
+    return {
+        "eventId": f"{name.lower()}-{source.get('jobId')}-{at}",
+        "eventName": name,
+        "deploymentId": source.get("deploymentId"),
+        "jobId": source.get("jobId"),
+        "namespace": source.get("namespace"),
+        "workspace": source.get("workspace"),
+        "message": message,
+        "createdAt": str(at),
+    }
 
 
 class EmulatorState:
@@ -213,6 +259,10 @@ class EmulatorState:
         self._deployments: dict[str, dict[str, Any]] = {}
         self._jobs: dict[str, _Job] = {}
         self._namespaces: set[tuple[str, str]] = set()
+        self._savepoints: dict[str, _Savepoint] = {}
+        # Per deployment: the failure its next savepoints end with, and the start log its jobs write.
+        self._savepoint_failures: dict[str, dict[str, Any]] = {}
+        self._start_logs: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -406,6 +456,8 @@ class EmulatorState:
                 "workspace": workspace,
                 "engineVersion": deployment.get("engineVersion"),
                 "executionMode": deployment.get("executionMode"),
+                # What the job runs: the deployment's spec when it started.
+                **{key: _copy_json(deployment[key]) for key in _JOB_SPEC_FIELDS if key in deployment},
                 "startTime": _millis(now),
                 "endTime": None,
                 "restoreStrategy": strategy,
@@ -427,6 +479,8 @@ class EmulatorState:
             if status.terminal:
                 raise ConflictError("JobNotActive", f"job {job_id} is already {status.value}")
             if status is not JobStatus.CANCELLING:
+                if stop_strategy == "STOP_WITH_SAVEPOINT":
+                    self._new_savepoint(job.raw, now, origin="STOP_WITH_SAVEPOINT")
                 job.timeline = (
                     Phase(JobStatus.CANCELLING, self.job_durations.cancelling),
                     Phase(JobStatus.CANCELLED, None),
@@ -444,6 +498,18 @@ class EmulatorState:
                 raise NotFoundError("JobNotFound", f"job {job_id!r} does not exist")
             job.timeline, job.since = tuple(phases), self.clock.now()
             return job.view(job.since)
+
+    def set_job_restarts(self, job_id: str, *, every: float | None) -> dict[str, Any]:
+        """Make a job's Flink job restart every ``every`` seconds while it is RUNNING: a crash loop, which
+        ``running.observedFlinkJobRestarts`` counts from when it began running. None ends it. Returns its view now."""
+        if every is not None and not (_is_duration(every) and every > 0):
+            raise InvalidArgumentError("InvalidJob", f"every must be a positive number of seconds, got {every!r}")
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFoundError("JobNotFound", f"job {job_id!r} does not exist")
+            job.restart_every = every
+            return job.view(self.clock.now())
 
     def job(self, workspace: str, namespace: str, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -469,6 +535,166 @@ class EmulatorState:
                 reverse=newest_first,
             )
             return _page(jobs, page_index, page_size)
+
+    def update_deployment(
+        self, workspace: str, namespace: str, deployment_id: str, spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Set the deployment's spec; what the service keeps for itself (its ID, name, place, creation, history)
+        stays. The next job a start makes runs the new spec."""
+        with self._lock:
+            stored = self._deployment(workspace, namespace, deployment_id)
+            kept = ("deploymentId", "name", "namespace", "workspace", "createdAt", "jobSummary", "executionMode")
+            updated = {
+                **_copy_object(spec),
+                **{key: stored[key] for key in kept if key in stored},
+                "modifiedAt": str(int(self.clock.now())),
+            }
+            try:
+                Deployment.from_api(updated)
+            except (TypeError, ValueError) as exc:
+                raise InvalidArgumentError("InvalidParameter", f"not a deployment: {exc}") from None
+            self._deployments[deployment_id] = updated
+            return self._view(updated, True, True)
+
+    def create_savepoint(
+        self,
+        workspace: str,
+        namespace: str,
+        deployment_id: str,
+        *,
+        native_format: bool = False,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """A savepoint of the deployment's RUNNING job: STARTED, then COMPLETED (or FAILED, see
+        :meth:`fail_savepoints`) after ``job_durations.savepoint`` seconds."""
+        with self._lock:
+            self._deployment(workspace, namespace, deployment_id)
+            now = self.clock.now()
+            running = [
+                job
+                for job in self._jobs.values()
+                if job.raw.get("deploymentId") == deployment_id and job.status_at(now)[0] is JobStatus.RUNNING
+            ]
+            if not running:
+                raise ConflictError(
+                    "DeploymentNotRunning", f"deployment {deployment_id!r} has no RUNNING job to take a savepoint of"
+                )
+            savepoint = self._new_savepoint(
+                running[0].raw, now, origin="USER_REQUEST", native_format=native_format, description=description
+            )
+            return savepoint.view(now)
+
+    def fail_savepoints(self, deployment_id: str, *, reason: str, message: str) -> None:
+        """Make the deployment's next savepoints end FAILED with this reason and message."""
+        with self._lock:
+            self._savepoint_failures[deployment_id] = {"reason": reason, "message": message}
+
+    def savepoint(self, workspace: str, namespace: str, savepoint_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._savepoint(workspace, namespace, savepoint_id).view(self.clock.now())
+
+    def list_savepoints(
+        self,
+        workspace: str,
+        namespace: str,
+        deployment_id: str,
+        *,
+        job_id: str | None = None,
+        page_index: int,
+        page_size: int,
+    ) -> Page:
+        """A page of the deployment's savepoints (of one job, with ``job_id``), newest first."""
+        with self._lock:
+            self._deployment(workspace, namespace, deployment_id)
+            now = self.clock.now()
+            found = [
+                savepoint.view(now)
+                for savepoint in self._savepoints.values()
+                if savepoint.raw["deploymentId"] == deployment_id and job_id in (None, savepoint.raw["jobId"])
+            ]
+            found.sort(key=lambda savepoint: savepoint["createdAt"], reverse=True)
+            return _page(found, page_index, page_size)
+
+    def delete_savepoint(self, workspace: str, namespace: str, savepoint_id: str) -> None:
+        with self._lock:
+            self._savepoint(workspace, namespace, savepoint_id)
+            del self._savepoints[savepoint_id]
+
+    def set_start_log(self, deployment_id: str, text: str) -> None:
+        """What GetLatestJobStartLog answers for the deployment, instead of the emulator's own lines."""
+        with self._lock:
+            self._start_logs[deployment_id] = text
+
+    def job_diagnosis(self, workspace: str, namespace: str, deployment_id: str, job_id: str) -> dict[str, Any]:
+        """A diagnosis of the job: a FAILED job's symptoms name its failure; any other job is healthy."""
+        with self._lock:
+            job = self._job(workspace, namespace, job_id)
+            if job.raw.get("deploymentId") != deployment_id:
+                raise NotFoundError("JobNotFound", f"job {job_id!r} is not a job of deployment {deployment_id!r}")
+            now = self.clock.now()
+            view = job.view(now)
+            failure = view["status"].get("failure") if view["status"]["currentJobStatus"] == "FAILED" else None
+            symptoms: dict[str, Any] = {"startup": [], "runtime": [], "state": [], "troubleshooting": [], "others": []}
+            if failure:
+                symptoms["runtime"].append(
+                    {
+                        "name": "JobFailover",
+                        "description": f"The job failed: {failure.get('reason')}: {failure.get('message')}",
+                        "recommendation": "Read the JobManager log for the first exception and fix its cause.",
+                    }
+                )
+            return {
+                "diagnoseId": f"diag-{job_id}",
+                "diagnoseTime": _millis(now),
+                "healthScore": 20 if failure else 100,
+                "riskLevel": "HIGH" if failure else "LOW",
+                "namespace": namespace,
+                "workspace": workspace,
+                "symptoms": symptoms,
+            }
+
+    def latest_job_start_log(self, workspace: str, namespace: str, deployment_id: str) -> str:
+        """The JobManager log of the deployment's latest job: what :meth:`set_start_log` gave, else the emulator's
+        lines, which end with the failure of a FAILED job; empty for a deployment that never ran a job."""
+        with self._lock:
+            self._deployment(workspace, namespace, deployment_id)
+            if deployment_id in self._start_logs:
+                return self._start_logs[deployment_id]
+            jobs = [job for job in self._jobs.values() if job.raw.get("deploymentId") == deployment_id]
+            if not jobs:
+                return ""
+            now = self.clock.now()
+            latest = max(jobs, key=lambda job: job.raw.get("startTime") or job.since * 1000).view(now)
+            lines = [f"INFO  JobManager of job {latest['jobId']}: starting step {step}" for step in range(1, 61)]
+            failure = latest["status"].get("failure")
+            if latest["status"]["currentJobStatus"] == "FAILED" and failure:
+                lines.append(f"ERROR {failure.get('reason')}: {failure.get('message')}")
+            return "\n".join(lines)
+
+    def events(self, workspace: str, namespace: str, deployment_id: str, *, page_index: int, page_size: int) -> Page:
+        """A page of the deployment's events, oldest first: each job's start and end, each savepoint's taking."""
+        with self._lock:
+            self._deployment(workspace, namespace, deployment_id)
+            now = self.clock.now()
+            events: list[dict[str, Any]] = []
+            for job in self._jobs.values():
+                if job.raw.get("deploymentId") != deployment_id:
+                    continue
+                view = job.view(now)
+                job_id, status = view["jobId"], view["status"]["currentJobStatus"]
+                events.append(_event(view, "JOB_STARTED", view.get("startTime"), f"Job {job_id} was started"))
+                if view.get("endTime") is not None:
+                    failure = view["status"].get("failure") or {}
+                    why = f": {failure.get('reason')}: {failure.get('message')}" if status == "FAILED" else ""
+                    events.append(_event(view, f"JOB_{status}", view["endTime"], f"Job {job_id} is {status}{why}"))
+            for savepoint in self._savepoints.values():
+                if savepoint.raw["deploymentId"] == deployment_id:
+                    raw = savepoint.raw
+                    events.append(
+                        _event(raw, "SAVEPOINT_TRIGGERED", raw["createdAt"], f"Savepoint {raw['savepointId']} taken")
+                    )
+            events.sort(key=lambda event: int(event["createdAt"]))
+            return _page(events, page_index, page_size)
 
     # Helpers below expect the lock to be held.
 
@@ -507,6 +733,41 @@ class EmulatorState:
         ):
             raise NotFoundError("JobNotFound", f"job {job_id!r} does not exist")
         return job
+
+    def _savepoint(self, workspace: str, namespace: str, savepoint_id: str) -> _Savepoint:
+        self._check_namespace(workspace, namespace)
+        savepoint = self._savepoints.get(savepoint_id)
+        if savepoint is None or (savepoint.raw["workspace"], savepoint.raw["namespace"]) != (workspace, namespace):
+            raise NotFoundError("SavepointNotFound", f"savepoint {savepoint_id!r} does not exist")
+        return savepoint
+
+    def _new_savepoint(
+        self,
+        job: Mapping[str, Any],
+        now: float,
+        *,
+        origin: str,
+        native_format: bool = False,
+        description: str | None = None,
+    ) -> _Savepoint:
+        deployment = self._deployments[str(job["deploymentId"])]
+        raw = {
+            "savepointId": str(uuid.uuid4()),
+            "deploymentId": deployment["deploymentId"],
+            "jobId": job["jobId"],
+            "namespace": deployment["namespace"],
+            "workspace": deployment["workspace"],
+            "createdAt": _millis(now),
+            "modifiedAt": _millis(now),
+            "description": description,
+            "nativeFormat": native_format,
+            "savepointOrigin": origin,
+            "stopWithDrainEnabled": False,
+        }
+        failure = self._savepoint_failures.get(deployment["deploymentId"])
+        savepoint = _Savepoint(raw, now + self.job_durations.savepoint, failure)
+        self._savepoints[raw["savepointId"]] = savepoint
+        return savepoint
 
     def _latest_job_status(self, deployment_id: str, now: float) -> str | None:
         jobs = [job for job in self._jobs.values() if job.raw.get("deploymentId") == deployment_id]

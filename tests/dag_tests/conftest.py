@@ -240,8 +240,12 @@ _FILES_BY_PREFIX = (
     ("example_flink_vvp_batch", "example_flink_vvp_batch.py"),
     ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
     ("example_flink_vvp_job_control", "example_flink_vvp_job_control.py"),
+    ("example_flink_vvp_savepoint", "example_flink_vvp_savepoint.py"),
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
+    ("flink_vvp_savepoint_", "flink_vvp_savepoint_dags.py"),
+    ("flink_vvp_diagnostics_", "flink_vvp_diagnostics_dags.py"),
+    ("flink_vvp_update", "flink_vvp_update_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
 
