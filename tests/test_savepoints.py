@@ -96,6 +96,7 @@ def test_the_trigger_serializes_without_secrets_and_round_trips() -> None:
         end_time=123.0,
         deferred_at=100.0,
         execution_timeout=True,
+        try_number=2,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_flink_vvp.triggers.savepoint.FlinkVVPSavepointTrigger"

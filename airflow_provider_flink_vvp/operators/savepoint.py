@@ -172,6 +172,7 @@ class SavepointWait:
                 end_time=deferral.end_time,
                 deferred_at=time.time(),
                 execution_timeout=deferral.by_execution_timeout,
+                try_number=deferral.try_number,
             ),
             method_name=method_name,
             timeout=deferral.timeout,

@@ -40,6 +40,7 @@ class FlinkVVPSavepointTrigger(_PollingTrigger):
         end_time: float,
         deferred_at: float | None = None,
         execution_timeout: bool = False,
+        try_number: int | None = None,
     ) -> None:
         super().__init__(
             flink_vvp_conn_id=flink_vvp_conn_id,
@@ -47,6 +48,7 @@ class FlinkVVPSavepointTrigger(_PollingTrigger):
             end_time=end_time,
             deferred_at=deferred_at,
             execution_timeout=execution_timeout,
+            try_number=try_number,
         )
         self.savepoint_id = savepoint_id
         self.namespace = namespace
