@@ -103,8 +103,9 @@ class SignatureVerifier:
             )
 
         # The token is signed like every x-acs-* header: checked once the signature holds.
-        if problem := self._token_problem(access_key_id, normalized.get("x-acs-security-token")):
-            raise AuthError(400, *problem)
+        refusal = self._token_problem(access_key_id, normalized.get("x-acs-security-token"))
+        if refusal is not None:
+            raise AuthError(400, *refusal)
         self._remember_nonce(normalized["x-acs-signature-nonce"], sent_at + MAX_CLOCK_SKEW_SECONDS, now)
         return access_key_id
 
