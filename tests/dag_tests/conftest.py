@@ -175,6 +175,7 @@ _FILES_BY_PREFIX = (
     ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
+    ("flink_vvp_credentials_", "flink_vvp_credential_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
 
