@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError, VVPError, redact
@@ -93,6 +93,7 @@ UNKNOWN_EXPIRY_RECHECK_SECONDS = 60.0
 # STS answers these codes for a request it refused for its rate: worth another try, unlike its other 4xx.
 _STS_THROTTLING = re.compile(r"Throttling(\..*)?")
 _HTTP_FAILURE = re.compile(r"http_code: (\d+), result: (.*)", re.DOTALL)
+_URL_QUERY = re.compile(r"\?[^\s'\"()]+")
 
 
 class CredentialsSource(Protocol):
@@ -203,13 +204,13 @@ def credential_spec(
                 f"Connection {conn_id!r}: credential_type 'sts' needs the STS token: set the extra 'security_token' "
                 "(or the environment variable ALIBABA_CLOUD_SECURITY_TOKEN with an AccessKey from the environment)"
             )
-        spec = _replace(spec, access_key=key)
+        spec = replace(spec, access_key=key)
     if normalized in (RAM_ROLE_ARN, OIDC_ROLE_ARN):
-        spec = _replace(spec, role_arn=text.required("role_arn", _ROLE_ARN, _ROLE_ARN_LIKE), **_session_extras(text))
+        spec = replace(spec, role_arn=text.required("role_arn", _ROLE_ARN, _ROLE_ARN_LIKE), **_session_extras(text))
     if normalized == RAM_ROLE_ARN:
-        spec = _replace(spec, external_id=text.optional("external_id", _EXTERNAL_ID, "2 to 1224 characters"))
+        spec = replace(spec, external_id=text.optional("external_id", _EXTERNAL_ID, "2 to 1224 characters"))
     elif normalized == OIDC_ROLE_ARN:
-        spec = _replace(
+        spec = replace(
             spec,
             oidc_provider_arn=text.required(
                 "oidc_provider_arn",
@@ -219,16 +220,12 @@ def credential_spec(
             oidc_token_file=text.required("oidc_token_file", _PATH, "the path of the OIDC token file"),
         )
     elif normalized == ECS_RAM_ROLE:
-        spec = _replace(spec, role_name=text.optional("role_name", _ROLE_NAME, "the instance's RAM role name"))
+        spec = replace(spec, role_name=text.optional("role_name", _ROLE_NAME, "the instance's RAM role name"))
     return spec
 
 
 def _given(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
-
-
-def _replace(spec: CredentialSpec, **changes: Any) -> CredentialSpec:
-    return CredentialSpec(**{**spec.__dict__, **changes})
 
 
 class _TextExtras:
@@ -451,11 +448,12 @@ def _classify(error: BaseException) -> tuple[bool, str]:
     """Whether a library error is worth another try, and what to say of it."""
     if isinstance(error, TimeoutError):
         return True, "no answer in time"
-    text = str(error) or type(error).__name__
+    # An HTTP library's text quotes the request's URL, whose query holds the signature and the tokens sent.
+    text = _URL_QUERY.sub("?<query>", str(error) or type(error).__name__)
     answered = _HTTP_FAILURE.search(text)
     if answered is None:
-        if isinstance(error, ValueError):  # the library refused a setting
-            return False, text
+        if isinstance(error, ValueError | FileNotFoundError | PermissionError):  # a setting, the token file
+            return False, f"{type(error).__name__}: {text}"
         # Unreachable (the library's RetryError wraps connection errors), or an answer it could not read.
         return True, f"{type(error).__name__}: {text}"
     status, body = int(answered.group(1)), answered.group(2)

@@ -325,3 +325,59 @@ def test_an_oidc_role_is_assumed_with_the_token_file_named_by_rrsa(
     )
     assert request["OIDCToken"] == "eyJhbGciOiJSUzI1NiJ9.the-oidc-token"
     assert sts.issued[0].security_token in vvp_server.state.accepted_tokens
+
+
+# A base token with characters a URL encodes: neither it nor its encoded form may be quoted.
+BASE_TOKEN = "CAIS/base+token=with-url-characters-0123"
+
+
+@pytest.mark.parametrize("way", ["sync", "async"])
+async def test_an_unreachable_sts_error_never_quotes_the_signed_request(
+    role_connection: str, vvp_server: VVPEmulator, sts: STSStandIn, monkeypatch: pytest.MonkeyPatch, way: str
+) -> None:
+    set_vvp_connection(
+        monkeypatch,
+        vvp_server.url,
+        namespace=role_connection,
+        conn_id=CONN_ID,
+        credential_type="ram_role_arn",
+        role_arn=ROLE_ARN,
+        sts_endpoint=sts.url,
+        security_token=BASE_TOKEN,
+        timeout=2,
+    )
+    sts.stop()
+
+    text = str(await failed_call(way, role_connection))
+
+    from urllib.parse import quote
+
+    for quoted in (BASE_TOKEN, quote(BASE_TOKEN, safe=""), VVP_ACCESS_KEY_SECRET, "Signature="):
+        assert quoted not in text
+
+
+def test_a_missing_oidc_token_file_is_not_retried(
+    vvp_server: VVPEmulator, vvp_namespace: str, sts: STSStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    connection = {
+        "conn_type": "flink_vvp",
+        "host": vvp_server.url,
+        "extra": {
+            "workspace": VVP_WORKSPACE,
+            "namespace": vvp_namespace,
+            "credential_type": "oidc_role_arn",
+            "role_arn": ROLE_ARN,
+            "oidc_provider_arn": OIDC_PROVIDER_ARN,
+            "oidc_token_file": str(tmp_path / "not-mounted"),
+            "sts_endpoint": sts.url,
+            "retry_limit": 3,
+            "retry_delay": 0,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_FLINK_VVP_RRSA", json.dumps(connection))
+
+    with pytest.raises(VVPCredentialsError, match="FileNotFoundError") as failed:
+        FlinkVVPHook("flink_vvp_rrsa").get_conn().call(list_one(vvp_namespace))
+
+    assert not failed.value.retryable
+    assert sts.state.requests == []
