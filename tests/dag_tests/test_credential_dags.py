@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_flink_vvp.testing import STSStandIn, VVPEmulator
+from airflow_provider_flink_vvp.testing import STSFailure, STSStandIn, VVPEmulator
 from tests.conftest import VVP_ACCESS_KEY_SECRET, AddDeployment, add_job, set_vvp_connection
 from tests.dag_tests.conftest import RunDag
 
@@ -53,3 +53,17 @@ def test_a_deferred_sensor_keeps_polling_across_token_renewals(
     # Only the emulator's own key assumed the role; none of the secrets reached the task's log.
     for secret in [VVP_ACCESS_KEY_SECRET, *(part for token in issued for part in (token.secret, token.security_token))]:
         assert secret not in result.output
+
+
+def test_a_role_sts_refuses_fails_the_task_without_retries(
+    run_dag: RunDag, add_deployment: AddDeployment, sts: STSStandIn
+) -> None:
+    add_deployment("orders")
+    sts.state.fail_always(STSFailure(404, "EntityNotExist.Role", "The role not exists."))
+
+    result = run_dag("flink_vvp_credentials_refused_role", deployment_name="orders")
+
+    assert (result.state, result.task_state("wait"), result.tries_of("wait")) == ("failed", "failed", 1)
+    assert f"credential_type 'ram_role_arn' ({ROLE_ARN}) could not assume the role" in result.output
+    assert "STS answered EntityNotExist.Role: The role not exists. (HTTP 404, requestId " in result.output
+    assert VVP_ACCESS_KEY_SECRET not in result.output
