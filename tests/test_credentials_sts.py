@@ -159,13 +159,6 @@ def test_the_emulator_refuses_an_sts_key_without_its_live_token(
     assert (refused.value.code, refused.value.http_status) == (code, 400)
 
 
-def test_a_permanent_key_with_a_token_is_refused(role_connection: str, vvp_server: VVPEmulator) -> None:
-    fixed = Credentials(VVP_ACCESS_KEY_ID, VVP_ACCESS_KEY_SECRET, "CAIS-made-up")
-    client = VVPClient(ClientSettings(endpoint=vvp_server.url, credentials=fixed, retry_limit=1))
-    with pytest.raises(VVPApiError, match=r"InvalidSecurityToken\.MismatchWithAccessKey"):
-        client.call(list_one(role_connection))
-
-
 def test_renewed_secrets_are_masked_as_they_come(role_connection: str, sts: STSStandIn) -> None:
     from airflow.providers.common.compat.sdk import redact
 

@@ -38,7 +38,6 @@ RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
 # rely on the order it is given).
 DEPLOYMENT_ORDERS = ("newest_first", "oldest_first")
 _REQUIRED_DEPLOYMENT_FIELDS = ("deploymentId", "name", "namespace", "workspace", "createdAt")
-_TOKEN_MISMATCH = "InvalidSecurityToken.MismatchWithAccessKey"  # noqa: S105 - an error code
 STATE_FILE_KEYS = ("access_keys", "deployments", "jobs", "deployment_order")
 
 
@@ -314,18 +313,15 @@ class EmulatorState:
 
     def security_token_problem(self, access_key_id: str, security_token: str | None) -> tuple[str, str] | None:
         """Why a request of this AccessKey with this token (None: none sent) is refused, as the API's error code
-        and message; None when it is not. A temporary AccessKey needs its own token, unexpired; a permanent one
-        takes none."""
+        and message; None when it is not. A temporary AccessKey needs its own token, unexpired."""
         with self._lock:
             temporary = self.temporary_credentials.get(access_key_id)
-            if temporary is None:
-                if security_token is None:
-                    return None
-                return _TOKEN_MISMATCH, "a security token was sent with a permanent AccessKey"
+            if temporary is None:  # a permanent AccessKey: whatever token comes with it is not looked at
+                return None
             if security_token is None:
                 return "MissingSecurityToken", f"the STS AccessKey {access_key_id} needs its x-acs-security-token"
             if security_token != temporary.security_token:
-                return _TOKEN_MISMATCH, "the security token is not this AccessKey's"
+                return "InvalidSecurityToken.MismatchWithAccessKey", "the security token is not this AccessKey's"
             if self.clock.now() >= temporary.expires_at:
                 return "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
             self.accepted_tokens[security_token] += 1
