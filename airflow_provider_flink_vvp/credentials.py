@@ -421,6 +421,14 @@ class RefreshingCredentials:
                 retryable=True,
             ) from None
         expiration = fetched.get_expiration()
+        if expiration and expiration <= time.time():
+            # The library hands back its last credentials when a renewal brings ones already expired.
+            raise VVPCredentialsError(
+                f"Connection {self.spec.conn_id!r}: {self.spec.description} got credentials that expired at "
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expiration))}; they are not used. Check this "
+                "machine's clock.",
+                retryable=True,
+            )
         return credentials, float(expiration) if expiration else None
 
     def _failure(self, error: BaseException) -> VVPCredentialsError:

@@ -23,8 +23,9 @@ from tests.conftest import VVP_ACCESS_KEY_ID, VVP_ACCESS_KEY_SECRET, VVP_WORKSPA
 ROLE_ARN = "acs:ram::1234567890123456:role/flink-ops"
 OIDC_PROVIDER_ARN = "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0ffee"
 CONN_ID = "flink_vvp_role"
-# Seconds an issued token lives: renewed a third of it before it expires (whole seconds, as STS says).
-LIFETIME = 2.0
+# Seconds an issued token lives: renewed a third of it before it expires (whole seconds, as STS says). The
+# library keeps its last token when a renewal brings one that expires within the second: not too short.
+LIFETIME = 3.0
 
 
 @pytest.fixture
@@ -133,6 +134,23 @@ def test_an_expired_token_is_renewed_not_sent(role_connection: str, vvp_server: 
     assert len(sts.issued) == 2
     assert vvp_server.state.accepted_tokens[first.security_token] == 1
     assert vvp_server.state.accepted_tokens[sts.issued[-1].security_token] == 1
+
+
+def test_credentials_that_arrive_expired_are_not_sent(
+    role_connection: str, vvp_server: VVPEmulator, sts: STSStandIn
+) -> None:
+    hook = FlinkVVPHook(CONN_ID)
+    hook.get_conn().call(list_one(role_connection))
+    first = sts.issued[-1]
+    sts.state.lifetime = 0.0  # from now on STS issues tokens that expire as they are issued
+    time.sleep(max(0.0, first.expires_at - time.time()) + 0.2)
+    requests_before = sum(vvp_server.request_counts().values())
+
+    with pytest.raises(VVPCredentialsError, match=r"got credentials that expired at .*; they are not used"):
+        hook.get_conn().call(list_one(role_connection))
+
+    assert len(sts.issued) == 2
+    assert sum(vvp_server.request_counts().values()) == requests_before  # nothing was sent
 
 
 TOKEN_REFUSALS = {

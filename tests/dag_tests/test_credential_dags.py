@@ -13,8 +13,8 @@ from tests.dag_tests.conftest import RunDag
 
 ROLE_ARN = "acs:ram::1234567890123456:role/flink-ops"
 # Seconds a token lives (renewed a third of it before it expires), and how long the job takes to run.
-TOKEN_LIFETIME = 2.0
-STARTING_SECONDS = 6.0
+TOKEN_LIFETIME = 3.0
+STARTING_SECONDS = 7.0
 
 
 @pytest.fixture
