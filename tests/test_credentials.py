@@ -68,6 +68,17 @@ FIXED = {
         Credentials("AKID", SECRET, TOKEN),
     ),
     "sts": ({}, {}, {"credential_type": "sts", "security_token": TOKEN}, Credentials("AKID", SECRET, TOKEN)),
+    "the UI form's blank credential fields": (
+        {},
+        {},
+        {
+            "extra__flink_vvp__credential_type": "",
+            "extra__flink_vvp__role_arn": "",
+            "extra__flink_vvp__role_session_expiration": None,
+            "extra__flink_vvp__sts_endpoint": " ",
+        },
+        Credentials("AKID", SECRET),
+    ),
     "sts from the environment": (
         NO_KEY,
         {
