@@ -62,7 +62,7 @@ from airflow_provider_flink_vvp.api.operations import (
     prepare,
 )
 from airflow_provider_flink_vvp.api.responses import parse_envelope
-from airflow_provider_flink_vvp.credentials import CredentialsSource
+from airflow_provider_flink_vvp.credentials import EXPIRED_TOKEN_CODE, CredentialsSource
 from airflow_provider_flink_vvp.sharing import MAX_PAUSE_SECONDS, SharedEndpoint, acquire_endpoint, release_endpoint
 
 T = TypeVar("T")
@@ -293,9 +293,13 @@ class _ClientBase:
         except VVPApiError as error:
             # A model's complaint quotes the answer's data, which may echo a secret too.
             redacted = error.redacted(secrets)
-            if redacted is error:
+            failure: VVPError = redacted
+            if self._source is not None and redacted.code == EXPIRED_TOKEN_CODE:
+                # The service's clock is ahead of ours: the next attempt renews them first.
+                failure = self._source.expired(redacted)
+            elif redacted is error:
                 raise
-        raise redacted  # outside the except block: the error that held a secret is not even its context
+        raise failure  # outside the except block: the error that held a secret is not even its context
 
     def _check_length(self, operation: Operation[Any], status: int, headers: Mapping[str, str]) -> None:
         declared = headers.get("content-length", "")

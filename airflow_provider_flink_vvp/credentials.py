@@ -92,6 +92,8 @@ REFRESH_MARGIN_SECONDS = 180.0
 UNKNOWN_EXPIRY_RECHECK_SECONDS = 60.0
 # STS answers these codes for a request it refused for its rate: worth another try, unlike its other 4xx.
 _STS_THROTTLING = re.compile(r"Throttling(\..*)?")
+#: The API's answer to a request signed with an expired STS token.
+EXPIRED_TOKEN_CODE = "InvalidSecurityToken.Expired"  # noqa: S105 - an error code
 _HTTP_FAILURE = re.compile(r"http_code: (\d+), result: (.*)", re.DOTALL)
 _URL_QUERY = re.compile(r"\?[^\s'\"()]+")
 
@@ -107,6 +109,11 @@ class CredentialsSource(Protocol):
     def current(self) -> Credentials: ...
 
     async def acurrent(self) -> Credentials: ...
+
+    def expired(self, refusal: VVPError) -> VVPError:
+        """The service refused the current credentials as expired: renew them at the next request; the error
+        to raise now."""
+        ...
 
 
 class VVPCredentialsError(VVPError):
@@ -359,6 +366,16 @@ class RefreshingCredentials:
                 await self._amask(_secrets_of(fetched[0]))
                 self._use(*fetched)
             return self._credentials  # type: ignore[return-value]
+
+    def expired(self, refusal: VVPError) -> VVPCredentialsError:
+        """:meth:`CredentialsSource.expired`: a retryable error, as renewed credentials may well be accepted."""
+        self._fresh_until = 0.0
+        return VVPCredentialsError(
+            f"Connection {self.spec.conn_id!r}: the service found the credentials of {self.spec.description} "
+            f"expired before this machine did ({refusal}); they are renewed for the next attempt. Check this "
+            "machine's clock.",
+            retryable=True,
+        )
 
     def _loop_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

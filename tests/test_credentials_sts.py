@@ -5,6 +5,7 @@ bounded time) when STS refuses or cannot be reached."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -392,3 +393,52 @@ def test_a_missing_oidc_token_file_is_not_retried(
 
     assert not failed.value.retryable
     assert sts.state.requests == []
+
+
+@pytest.mark.parametrize("way", ["sync", "async"])
+@pytest.mark.parametrize("retry_limit", [2, 1])
+async def test_a_token_the_service_holds_expired_early_is_renewed_for_the_next_attempt(
+    role_connection: str,
+    vvp_server: VVPEmulator,
+    sts: STSStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    way: str,
+    retry_limit: int,
+) -> None:
+    set_vvp_connection(
+        monkeypatch,
+        vvp_server.url,
+        namespace=role_connection,
+        conn_id=CONN_ID,
+        credential_type="ram_role_arn",
+        role_arn=ROLE_ARN,
+        sts_endpoint=sts.url,
+        retry_limit=retry_limit,
+        retry_delay=0,
+    )
+    hook = FlinkVVPHook(CONN_ID)
+
+    async def call() -> None:
+        if way == "sync":
+            await asyncio.to_thread(hook.get_conn().call, list_one(role_connection))
+        else:
+            await (await hook.aget_conn()).call(list_one(role_connection))
+
+    try:
+        await call()
+        first = sts.issued[-1]
+        # The service's clock runs ahead of this machine's: it holds the token expired already.
+        temporary = vvp_server.state.temporary_credentials
+        temporary[first.access_key_id] = dataclasses.replace(temporary[first.access_key_id], expires_at=0.0)
+        if retry_limit == 1:
+            with pytest.raises(VVPCredentialsError) as refused:
+                await call()
+            assert refused.value.retryable
+            assert "found the credentials of credential_type 'ram_role_arn'" in str(refused.value)
+            assert "InvalidSecurityToken.Expired" in str(refused.value)
+        await call()  # renewed first, whether by the retry within the call or by the next call
+    finally:
+        await hook.aclose()
+
+    assert len(sts.issued) == 2
+    assert sts.issued[-1].security_token in vvp_server.state.accepted_tokens
