@@ -62,6 +62,7 @@ from airflow_provider_flink_vvp.api.operations import (
     prepare,
 )
 from airflow_provider_flink_vvp.api.responses import parse_envelope
+from airflow_provider_flink_vvp.credentials import EXPIRED_TOKEN_CODE, CredentialsSource
 from airflow_provider_flink_vvp.sharing import MAX_PAUSE_SECONDS, SharedEndpoint, acquire_endpoint, release_endpoint
 
 T = TypeVar("T")
@@ -92,7 +93,8 @@ class ClientSettings:
     """Where and how to call the API.
 
     :param endpoint: base URL with scheme and no path, e.g. ``https://ververica.cn-hangzhou.aliyuncs.com``.
-    :param credentials: the AccessKey pair (and STS token) that signs every request.
+    :param credentials: the AccessKey pair (and STS token) that signs every request, or a source of
+        temporary credentials asked for the current ones before each request is signed.
     :param timeout: seconds an attempt may take in all: connecting, sending and reading the whole answer;
         at most :data:`MAX_TIMEOUT` (a day).
     :param retry_limit: attempts in all, the first included; at most :data:`MAX_RETRY_LIMIT`.
@@ -101,7 +103,7 @@ class ClientSettings:
     """
 
     endpoint: str
-    credentials: Credentials
+    credentials: Credentials | CredentialsSource
     timeout: float = DEFAULT_TIMEOUT
     retry_limit: int = DEFAULT_RETRY_LIMIT
     retry_delay: float = DEFAULT_RETRY_DELAY
@@ -234,20 +236,28 @@ class _Failure(enum.Enum):
 class _ClientBase:
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
-        # What a server that echoes a request back must not get into an error.
         credentials = settings.credentials
-        self._secrets = tuple(value for value in (credentials.access_key_secret, credentials.security_token) if value)
+        # Fixed credentials are signed with as they are; a source is asked before each request.
+        self._fixed = credentials if isinstance(credentials, Credentials) else None
+        self._source = None if isinstance(credentials, Credentials) else credentials
+        self._identity = credentials.access_key_id if isinstance(credentials, Credentials) else credentials.identity
+        # What a server that echoes a request back must not get into an error (a source's: its current ones).
+        self._secrets = (
+            tuple(value for value in (credentials.access_key_secret, credentials.security_token) if value)
+            if isinstance(credentials, Credentials)
+            else ()
+        )
         # When to stop and how long to pause: the same for every call, so made once.
         self._stop = stop_after_attempt(settings.retry_limit) | stop_after_delay(settings.budget)
         self._wait = _RetryWait(initial=settings.retry_delay, budget=settings.budget)
 
-    def _prepare(self, operation: Operation[Any]) -> PreparedRequest:
+    def _prepare(self, operation: Operation[Any], credentials: Credentials) -> PreparedRequest:
         # A new date and nonce on every attempt: a retried request must not reuse its nonce.
         return prepare(
             operation,
             base_url=self.settings.base_url,
             host=self.settings.host,
-            credentials=self.settings.credentials,
+            credentials=credentials,
             date=acs_date(time.time()),
             nonce=uuid.uuid4().hex,
             user_agent=USER_AGENT,
@@ -277,17 +287,22 @@ class _ClientBase:
         }
 
     def _answer(self, operation: Operation[T], status: int, headers: Mapping[str, str], body: bytes) -> T:
+        secrets = self._secrets or (self._source.secrets if self._source else ())
         try:
             envelope = parse_envelope(
-                status=status, headers=headers, body=body, action=operation.action, secrets=self._secrets
+                status=status, headers=headers, body=body, action=operation.action, secrets=secrets
             )
             return operation.parse(envelope, operation.action)
         except VVPApiError as error:
             # A model's complaint quotes the answer's data, which may echo a secret too.
-            redacted = error.redacted(self._secrets)
-            if redacted is error:
+            redacted = error.redacted(secrets)
+            failure: VVPError = redacted
+            if self._source is not None and redacted.code == EXPIRED_TOKEN_CODE:
+                # The service's clock is ahead of ours: the next attempt renews them first.
+                failure = self._source.expired(redacted)
+            elif redacted is error:
                 raise
-        raise redacted  # outside the except block: the error that held a secret is not even its context
+        raise failure  # outside the except block: the error that held a secret is not even its context
 
     def _check_length(self, operation: Operation[Any], status: int, headers: Mapping[str, str]) -> None:
         declared = headers.get("content-length", "")
@@ -408,7 +423,7 @@ class VVPClient(_ClientBase):
         self.session.close()
 
     def _attempt(self, operation: Operation[T]) -> T:
-        request = self._prepare(operation)
+        request = self._prepare(operation, self._fixed or self._source.current())  # type: ignore[union-attr]
         try:
             response = self.session.send(_requests_prepared(request), **self._send_options)
             body = self._read_body(operation, response)
@@ -568,7 +583,7 @@ class AsyncVVPClient(_ClientBase):
         if not operation.idempotent:
             return await self._call(operation)
         key = (
-            self.settings.credentials.access_key_id,
+            self._identity,
             operation.action,
             operation.path,
             tuple(sorted(operation.query.items())),
@@ -625,7 +640,7 @@ class AsyncVVPClient(_ClientBase):
     async def _attempt(self, operation: Operation[T], budget_ends: float) -> T:
         endpoint = self._shared_endpoint()
         await endpoint.wait_turn(at_most=budget_ends - time.monotonic())
-        request = self._prepare(operation)
+        request = self._prepare(operation, self._fixed or await self._source.acurrent())  # type: ignore[union-attr]
         progress = _Progress()
         try:
             async with asyncio.timeout(self.settings.timeout):

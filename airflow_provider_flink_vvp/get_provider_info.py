@@ -67,9 +67,19 @@ def get_provider_info() -> dict[str, Any]:
                     "region": _field("Region", "Region ID, e.g. cn-hangzhou. Used when the endpoint is empty."),
                     "workspace": _field("Workspace ID", "Default workspace of the operators and sensors."),
                     "namespace": _field("Namespace", "Default namespace (project) of the operators and sensors."),
+                    "credential_type": _field(
+                        "Credential type",
+                        "access_key (default), sts, ram_role_arn, ecs_ram_role, oidc_role_arn or default_chain.",
+                    ),
                     "security_token": _field(
                         "STS security token", "Only for temporary (STS) credentials.", secret=True
                     ),
+                    "role_arn": _field("Role ARN", "ram_role_arn, oidc_role_arn: acs:ram::<account>:role/<name>."),
+                    "role_session_name": _field("Role session name", "Default airflow-flink-vvp."),
+                    "role_session_expiration": _field(
+                        "Role session (s)", "Seconds an assumed session lasts, 900 to 43200 (default 3600).", "integer"
+                    ),
+                    "sts_endpoint": _field("STS endpoint", "Default sts.aliyuncs.com."),
                     "timeout": _field("Timeout (s)", "Seconds to wait for each request (default 30).", "number"),
                     "retry_limit": _field(
                         "Retry limit", "Attempts per call, the first included (default 5).", "integer"

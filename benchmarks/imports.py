@@ -27,6 +27,7 @@ HEAVY_MODULES = (
     "airflow_provider_flink_vvp.sharing",
     "airflow_provider_flink_vvp.hooks.vvp",
     "airflow_provider_flink_vvp.triggers.vvp",
+    "alibabacloud_credentials",
 )
 
 _CHILD = """

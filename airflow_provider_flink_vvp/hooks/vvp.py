@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from http import HTTPStatus
@@ -28,6 +28,12 @@ from airflow_provider_flink_vvp.client import (
     VVPClient,
 )
 from airflow_provider_flink_vvp.console import deployment_console_url
+from airflow_provider_flink_vvp.credentials import (
+    PROVIDED_TYPES,
+    CredentialsSource,
+    RefreshingCredentials,
+    credential_spec,
+)
 
 T = TypeVar("T")
 _Item = TypeVar("_Item")
@@ -127,10 +133,25 @@ def config_from_connection(
         raise VVPConfigurationError(f"Connection {conn_id!r}: {source} must be {wanted}, got {value!r}")
 
     region = _region(conn_id, extra.get("region"))
+    timeout = setting("timeout", float, DEFAULT_TIMEOUT)
+    spec = credential_spec(
+        conn_id=conn_id,
+        extra=extra,
+        access_key=lambda: _credentials(conn_id, login, password, extra.get("security_token"), environ),
+        has_access_key=bool(_stripped(login) or _stripped(password)),
+        environ=environ,
+        timeout=timeout,
+    )
+    credentials: Credentials | CredentialsSource
+    if spec.credential_type in PROVIDED_TYPES:
+        credentials = RefreshingCredentials(spec, mask=_mask_values, amask=_amask_values)
+    else:
+        assert spec.access_key is not None  # credential_spec reads it for these types
+        credentials = spec.access_key
     settings = {
         "endpoint": _endpoint(conn_id, host, port, region),
-        "credentials": _credentials(conn_id, login, password, extra.get("security_token"), environ),
-        "timeout": setting("timeout", float, DEFAULT_TIMEOUT),
+        "credentials": credentials,
+        "timeout": timeout,
         "retry_limit": setting("retry_limit", int, DEFAULT_RETRY_LIMIT),
         "retry_delay": setting("retry_delay", float, DEFAULT_RETRY_DELAY),
     }
@@ -794,8 +815,10 @@ class FlinkVVPHook(BaseHook):
             return False, error.summary
         except VVPError as error:
             return False, str(error)
+        credentials = config.client.credentials
+        who = credentials.access_key_id if isinstance(credentials, Credentials) else repr(credentials)
         return True, (
-            f"Connected to {config.client.endpoint} as {config.client.credentials.access_key_id}: "
+            f"Connected to {config.client.endpoint} as {who}: "
             f"namespace {namespace!r} of workspace {workspace!r} is readable."
         )
 
@@ -911,20 +934,29 @@ def _stripped(value: str | None) -> str | None:
     return (value.strip() or None) if value else None
 
 
-def _mask_secrets(credentials: Credentials) -> None:
+def _mask_secrets(credentials: Credentials | CredentialsSource) -> None:
     # Airflow masks a connection's password itself; a secret from the environment or the
     # token from the extras must be registered too, so no log line can show them.
+    _mask_values(_secrets_of(credentials))
+
+
+async def _amask_secrets(credentials: Credentials | CredentialsSource) -> None:
+    await _amask_values(_secrets_of(credentials))
+
+
+def _mask_values(secrets: Sequence[str]) -> None:
+    """Register ``secrets`` with Airflow's log masker."""
     try:  # Airflow 3.1+
         from airflow.sdk.log import mask_secret
     except ImportError:  # Airflow 3.0
         from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
-    for secret in _secrets_of(credentials):
+    for secret in secrets:
         mask_secret(secret)
 
 
-async def _amask_secrets(credentials: Credentials) -> None:
-    """:func:`_mask_secrets` for the event loop: telling the supervisor is a blocking round trip.
+async def _amask_values(secrets: Sequence[str]) -> None:
+    """:func:`_mask_values` for the event loop: telling the supervisor is a blocking round trip.
 
     The worker thread is asgiref's, as Airflow's own: the triggerer of Airflow 3.0 and 3.1 sends to the
     supervisor with ``async_to_sync``, which gets back to the triggerer's event loop only from there.
@@ -934,11 +966,14 @@ async def _amask_secrets(credentials: Credentials) -> None:
     except ImportError:
         from asgiref.sync import sync_to_async
 
-        await sync_to_async(_mask_secrets)(credentials)
+        await sync_to_async(_mask_values)(secrets)
         return
-    for secret in _secrets_of(credentials):
+    for secret in secrets:
         await amask_secret(secret)
 
 
-def _secrets_of(credentials: Credentials) -> list[str]:
-    return [secret for secret in (credentials.access_key_secret, credentials.security_token) if secret]
+def _secrets_of(credentials: Credentials | CredentialsSource) -> Sequence[str]:
+    """The secrets of fixed credentials; a source's known so far (those it renews are masked as they come)."""
+    if isinstance(credentials, Credentials):
+        return [secret for secret in (credentials.access_key_secret, credentials.security_token) if secret]
+    return credentials.secrets

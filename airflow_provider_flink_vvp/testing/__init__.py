@@ -3,6 +3,8 @@
     with VVPEmulator(EmulatorState.from_file("state.json", clock=ManualClock())) as emulator:
         ...  # point a client at emulator.url
 
+Temporary credentials: an :class:`STSStandIn` issues them (AssumeRole) and the emulator accepts them until they expire.
+
 The same from a shell: ``python -m airflow_provider_flink_vvp.testing.emulator --port 0 --state state.json``.
 """
 
@@ -15,6 +17,7 @@ from airflow_provider_flink_vvp.testing.state import (
     ManualClock,
     SystemClock,
 )
+from airflow_provider_flink_vvp.testing.sts import STSFailure, STSStandIn
 
 __all__ = [
     "EmulatorState",
@@ -24,6 +27,8 @@ __all__ = [
     "JobDurations",
     "JobStatus",
     "ManualClock",
+    "STSFailure",
+    "STSStandIn",
     "SystemClock",
     "VVPEmulator",
 ]

@@ -38,14 +38,20 @@ class AuthError(Exception):
 
 
 class SignatureVerifier:
-    """Checks Authorization, AccessKey, date, body hash, signature and nonce, in that order.
+    """Checks Authorization, AccessKey, date, body hash, signature, security token and nonce, in that order.
 
     Nonces are remembered only while a request carrying them could still pass the date
     check, so the memory stays bounded by the request rate over 30 minutes.
     """
 
-    def __init__(self, secret_of: Callable[[str], str | None], now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        secret_of: Callable[[str], str | None],
+        now: Callable[[], float],
+        token_problem: Callable[[str, str | None], tuple[str, str] | None] = lambda key, token: None,
+    ) -> None:
         self._secret_of = secret_of
+        self._token_problem = token_problem
         self._now = now
         self._nonce_expiry: list[tuple[float, str]] = []  # a heap: the oldest expiry first
         self._nonces: set[str] = set()
@@ -96,6 +102,10 @@ class SignatureVerifier:
                 f"Specified signature does not match our calculation. Server string to sign is: {expected!r}",
             )
 
+        # The token is signed like every x-acs-* header: checked once the signature holds.
+        refusal = self._token_problem(access_key_id, normalized.get("x-acs-security-token"))
+        if refusal is not None:
+            raise AuthError(400, *refusal)
         self._remember_nonce(normalized["x-acs-signature-nonce"], sent_at + MAX_CLOCK_SKEW_SECONDS, now)
         return access_key_id
 

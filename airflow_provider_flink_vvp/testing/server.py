@@ -309,7 +309,7 @@ class VVPApplication:
     def __init__(self, state: EmulatorState, faults: FaultInjector | None = None) -> None:
         self.state = state
         self.faults = faults or FaultInjector()
-        self._verifier = SignatureVerifier(state.secret_of, state.clock.now)
+        self._verifier = SignatureVerifier(state.secret_of, state.clock.now, state.security_token_problem)
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
 

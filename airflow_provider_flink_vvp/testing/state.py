@@ -14,6 +14,7 @@ import math
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -148,6 +149,15 @@ class Page:
     total: int
 
 
+@dataclass(frozen=True)
+class TemporaryCredentials:
+    """An STS-issued AccessKey: its secret, the security token that must come with it, and when both expire."""
+
+    secret: str
+    security_token: str
+    expires_at: float
+
+
 class _Job:
     """A job's stored JSON and the timeline its status follows from ``since`` on."""
 
@@ -256,6 +266,9 @@ class EmulatorState:
         #: ``newest_first`` (the service's order) or ``oldest_first``: the order deployments are listed in.
         self.deployment_order = deployment_order
         self.access_keys: dict[str, str] = {}
+        self.temporary_credentials: dict[str, TemporaryCredentials] = {}
+        #: Requests whose security token was accepted, by token.
+        self.accepted_tokens: Counter[str] = Counter()
         self._deployments: dict[str, dict[str, Any]] = {}
         self._jobs: dict[str, _Job] = {}
         self._namespaces: set[tuple[str, str]] = set()
@@ -337,9 +350,33 @@ class EmulatorState:
         with self._lock:
             self.access_keys[access_key_id] = secret
 
+    def add_temporary_credentials(
+        self, access_key_id: str, secret: str, security_token: str, *, expires_at: float
+    ) -> None:
+        """Accept an STS-issued AccessKey with its token until ``expires_at`` (the state's clock)."""
+        with self._lock:
+            self.temporary_credentials[access_key_id] = TemporaryCredentials(secret, security_token, expires_at)
+
     def secret_of(self, access_key_id: str) -> str | None:
         with self._lock:
-            return self.access_keys.get(access_key_id)
+            temporary = self.temporary_credentials.get(access_key_id)
+            return temporary.secret if temporary else self.access_keys.get(access_key_id)
+
+    def security_token_problem(self, access_key_id: str, security_token: str | None) -> tuple[str, str] | None:
+        """Why a request of this AccessKey with this token (None: none sent) is refused, as the API's error code
+        and message; None when it is not. A temporary AccessKey needs its own token, unexpired."""
+        with self._lock:
+            temporary = self.temporary_credentials.get(access_key_id)
+            if temporary is None:  # a permanent AccessKey: whatever token comes with it is not looked at
+                return None
+            if security_token is None:
+                return "MissingSecurityToken", f"the STS AccessKey {access_key_id} needs its x-acs-security-token"
+            if security_token != temporary.security_token:
+                return "InvalidSecurityToken.MismatchWithAccessKey", "the security token is not this AccessKey's"
+            if self.clock.now() >= temporary.expires_at:
+                return "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
+            self.accepted_tokens[security_token] += 1
+            return None
 
     def add_namespace(self, workspace: str, namespace: str) -> None:
         with self._lock:

@@ -246,6 +246,7 @@ _FILES_BY_PREFIX = (
     ("flink_vvp_savepoint_", "flink_vvp_savepoint_dags.py"),
     ("flink_vvp_diagnostics_", "flink_vvp_diagnostics_dags.py"),
     ("flink_vvp_update", "flink_vvp_update_dags.py"),
+    ("flink_vvp_credentials_", "flink_vvp_credential_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
 
