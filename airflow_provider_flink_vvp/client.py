@@ -62,7 +62,7 @@ from airflow_provider_flink_vvp.api.operations import (
     prepare,
 )
 from airflow_provider_flink_vvp.api.responses import parse_envelope
-from airflow_provider_flink_vvp.credentials import EXPIRED_TOKEN_CODE, CredentialsSource
+from airflow_provider_flink_vvp.credentials import EXPIRED_TOKEN_CODE, CredentialsSource, secrets_of
 from airflow_provider_flink_vvp.sharing import MAX_PAUSE_SECONDS, SharedEndpoint, acquire_endpoint, release_endpoint
 
 T = TypeVar("T")
@@ -242,11 +242,7 @@ class _ClientBase:
         self._source = None if isinstance(credentials, Credentials) else credentials
         self._identity = credentials.access_key_id if isinstance(credentials, Credentials) else credentials.identity
         # What a server that echoes a request back must not get into an error (a source's: its current ones).
-        self._secrets = (
-            tuple(value for value in (credentials.access_key_secret, credentials.security_token) if value)
-            if isinstance(credentials, Credentials)
-            else ()
-        )
+        self._secrets = secrets_of(credentials) if isinstance(credentials, Credentials) else ()
         # When to stop and how long to pause: the same for every call, so made once.
         self._stop = stop_after_attempt(settings.retry_limit) | stop_after_delay(settings.budget)
         self._wait = _RetryWait(initial=settings.retry_delay, budget=settings.budget)

@@ -116,6 +116,13 @@ class CredentialsSource(Protocol):
         ...
 
 
+def secrets_of(credentials: Credentials | CredentialsSource) -> tuple[str, ...]:
+    """The secrets of fixed credentials; a source's, of the credentials it handed out lately."""
+    if isinstance(credentials, Credentials):
+        return tuple(secret for secret in (credentials.access_key_secret, credentials.security_token) if secret)
+    return tuple(credentials.secrets)
+
+
 class VVPCredentialsError(VVPError):
     """Temporary credentials could not be had: STS refused the role, or could not be reached.
 

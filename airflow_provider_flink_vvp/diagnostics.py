@@ -19,6 +19,7 @@ from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import VVPApiError, redact
 from airflow_provider_flink_vvp.api.models import Event, Job
 from airflow_provider_flink_vvp.api.responses import MAX_SERVER_TEXT_CHARS
+from airflow_provider_flink_vvp.credentials import secrets_of
 
 if TYPE_CHECKING:
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
@@ -182,8 +183,7 @@ class _Fetcher:
 
 
 def _secrets(hook: FlinkVVPHook) -> tuple[str, ...]:
-    credentials = hook.config.client.credentials
-    return tuple(secret for secret in (credentials.access_key_secret, credentials.security_token) if secret)
+    return secrets_of(hook.config.client.credentials)
 
 
 def _error_text(error: Exception, secrets: Collection[str]) -> str:

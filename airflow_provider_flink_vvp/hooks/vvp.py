@@ -33,6 +33,7 @@ from airflow_provider_flink_vvp.credentials import (
     CredentialsSource,
     RefreshingCredentials,
     credential_spec,
+    secrets_of,
 )
 
 T = TypeVar("T")
@@ -937,11 +938,11 @@ def _stripped(value: str | None) -> str | None:
 def _mask_secrets(credentials: Credentials | CredentialsSource) -> None:
     # Airflow masks a connection's password itself; a secret from the environment or the
     # token from the extras must be registered too, so no log line can show them.
-    _mask_values(_secrets_of(credentials))
+    _mask_values(secrets_of(credentials))
 
 
 async def _amask_secrets(credentials: Credentials | CredentialsSource) -> None:
-    await _amask_values(_secrets_of(credentials))
+    await _amask_values(secrets_of(credentials))
 
 
 def _mask_values(secrets: Sequence[str]) -> None:
@@ -970,10 +971,3 @@ async def _amask_values(secrets: Sequence[str]) -> None:
         return
     for secret in secrets:
         await amask_secret(secret)
-
-
-def _secrets_of(credentials: Credentials | CredentialsSource) -> Sequence[str]:
-    """The secrets of fixed credentials; a source's known so far (those it renews are masked as they come)."""
-    if isinstance(credentials, Credentials):
-        return [secret for secret in (credentials.access_key_secret, credentials.security_token) if secret]
-    return credentials.secrets
