@@ -186,7 +186,15 @@ def test_the_baseline_never_expires_and_is_deleted_when_the_sensor_succeeds(
     context = make_context()
     waiting = sensor(deployment_name="batch", target_states=["finished"], poke_interval=0.05, timeout=10)
     store = context["task_state_store"]
-    add_job_later = threading.Timer(0.3, lambda: add_job(vvp_emulator, deployment_id, FINISHED))
+    looks = vvp_emulator.request_counts().get("GetDeploymentsByName", 0)
+
+    def add_job_after_the_first_look() -> None:
+        while vvp_emulator.request_counts().get("GetDeploymentsByName", 0) <= looks:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the look's answer is on its way
+        add_job(vvp_emulator, deployment_id, FINISHED)
+
+    add_job_later = threading.Thread(target=add_job_after_the_first_look, daemon=True)
     add_job_later.start()
 
     assert waiting.execute(context) == deployment_id  # type: ignore[arg-type]
@@ -593,8 +601,8 @@ def test_a_deferrable_sensor_whose_looks_go_unanswered_defers_after_three_and_it
     target: str,
     ends: str,
 ) -> None:
-    # The job takes long enough to end that the first trigger's first poll sees it still running.
-    timeline = [[status, 1.0 if seconds is not None else None] for status, seconds in timeline]
+    # The job runs until the first trigger's first poll has seen it, then ends as the timeline says.
+    ending, timeline = timeline[1:], [["RUNNING", None]]
     for _ in range(3):
         vvp_emulator.inject(Fault(kind, action="GetDeploymentsByName"))
     looks = vvp_emulator.request_counts().get("GetDeploymentsByName", 0)
@@ -621,7 +629,10 @@ def test_a_deferrable_sensor_whose_looks_go_unanswered_defers_after_three_and_it
 
     first_trigger = FlinkVVPJobSummaryTrigger(**kwargs)
     assert asyncio.run(poll(first_trigger)) is None, "the job has not ended yet"
-    time.sleep(1.2)  # the job ends; the triggerer restarts: a trigger rebuilt from the same kwargs
+    if ending:
+        [job] = FlinkVVPHook().list_jobs(deployment_id)
+        vvp_emulator.state.set_job_timeline(job.job_id, ending)
+    time.sleep(0.01)  # the job ends; the triggerer restarts: a trigger rebuilt from the same kwargs
 
     def look(trigger: FlinkVVPJobSummaryTrigger) -> str | None:
         payload = asyncio.run(poll(trigger))
