@@ -4,7 +4,8 @@ Fetched when a task sees a job FAILED, after the fact and apart from it: each ca
 :data:`CALL_TIMEOUT_SECONDS`, all of them end within :data:`BUDGET_SECONDS`, and whatever goes wrong (no
 permission, no such log, a timeout, an answer that cannot be read) is one log line: the task still fails with
 the job's own failure reason. The server's texts are cut (each line, each section) and redacted like the
-client's errors. No Airflow imports: the caller hands over a hook made with :func:`diagnostics_hook`'s settings.
+client's errors. No Airflow imports: the caller hands over a hook of one short attempt per call
+(:func:`~.tasks.log_diagnostics`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Log(Protocol):
 
 @dataclass(frozen=True)
 class FailureDiagnostics:
-    """What the service can tell about a failed job, fetched and logged by :meth:`log_all`.
+    """What the service can tell about a failed job, fetched and logged by ``log_all``.
 
     :param hook: a hook whose calls make one short attempt (``timeout=CALL_TIMEOUT_SECONDS, retry_limit=1``).
     :param log: where the sections go.

@@ -87,7 +87,7 @@ class TaskState:
 
     @property
     def is_retry(self) -> bool:
-        """Whether an earlier try of this series ran: the series' first try is numbered :attr:`series`."""
+        """Whether an earlier try of this series ran: the series' first try is numbered ``series``."""
         return self._try_number > self.series
 
     def get(self, key: str) -> Mapping[str, Any] | None:
