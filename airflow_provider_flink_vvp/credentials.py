@@ -318,9 +318,10 @@ def _session_extras(text: _TextExtras) -> dict[str, Any]:
 class RefreshingCredentials:
     """Temporary credentials from a provider of the alibabacloud-credentials library, renewed before they expire.
 
-    Between renewals :meth:`current` and :meth:`acurrent` hand out the same :class:`~.api.operations.Credentials` after one
-    clock read: no I/O, no thread. A renewal asks the library (its async API on the event loop), once for
-    all concurrent callers, and passes each new secret to ``mask`` (or ``amask``) before anything can log it.
+    Between renewals :meth:`current` and :meth:`acurrent` hand out the same
+    :class:`~.api.operations.Credentials` after one clock read: no I/O, no thread. A renewal asks the library
+    (its async API on the event loop), once for all concurrent callers, and passes each new secret to ``mask``
+    (or ``amask``) before anything can log it.
 
     :param spec: the connection's credential settings.
     :param mask: registers secrets with the log masker (sync).

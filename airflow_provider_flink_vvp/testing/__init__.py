@@ -3,7 +3,8 @@
     with VVPEmulator(EmulatorState.from_file("state.json", clock=ManualClock())) as emulator:
         ...  # point a client at emulator.url
 
-Temporary credentials: an :class:`~.sts.STSStandIn` issues them (AssumeRole) and the emulator accepts them until they expire.
+Temporary credentials: an :class:`~.sts.STSStandIn` issues them (AssumeRole) and the emulator accepts them
+until they expire.
 
 The same from a shell: ``python -m airflow_provider_flink_vvp.testing.emulator --port 0 --state state.json``.
 """
