@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from airflow_provider_flink_vvp.testing.faults import Fault, FaultInjector, FaultKind
 from airflow_provider_flink_vvp.testing.server import DEFAULT_IDLE_TIMEOUT, VVPApplication, VVPHTTPServer
+from airflow_provider_flink_vvp.testing.serving import ServingThread
 from airflow_provider_flink_vvp.testing.state import EmulatorState, ManualClock
-
-# How often the serving thread checks for shutdown: stopping takes at most this long.
-_SHUTDOWN_POLL_SECONDS = 0.02
 
 
 class VVPEmulator:
@@ -38,8 +35,7 @@ class VVPEmulator:
         self._address = (host, port)
         self._verbose = verbose
         self._idle_timeout = idle_timeout
-        self._server: VVPHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     def __enter__(self) -> VVPEmulator:
         self.start()
@@ -52,30 +48,22 @@ class VVPEmulator:
 
     def start(self) -> None:
         """Listen and serve from a daemon thread."""
-        if self._server is not None:
+        if self._serving is not None:
             raise RuntimeError("the emulator is already running")
-        self._server = VVPHTTPServer(
-            self._address, self.application, verbose=self._verbose, idle_timeout=self._idle_timeout
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(_SHUTDOWN_POLL_SECONDS,), name="vvp-emulator", daemon=True
-        )
-        self._thread.start()
+        server = VVPHTTPServer(self._address, self.application, verbose=self._verbose, idle_timeout=self._idle_timeout)
+        self._serving = ServingThread(server, "vvp-emulator")
 
     def stop(self) -> None:
         """Stop serving and close every connection; a stopped emulator may start again."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("the emulator is not running")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:

@@ -24,11 +24,11 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from airflow_provider_flink_vvp.testing.serving import ServingThread
 from airflow_provider_flink_vvp.testing.state import EmulatorState
 
 ASSUME_ROLE_ACTIONS = ("AssumeRole", "AssumeRoleWithOIDC")
 _EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_SHUTDOWN_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,7 @@ class STSStandIn:
     def __init__(self, emulator: EmulatorState, *, roles: set[str], lifetime: float = 900.0, port: int = 0) -> None:
         self.state = STSState(emulator, roles=roles, lifetime=lifetime)
         self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     def __enter__(self) -> STSStandIn:
         self.start()
@@ -169,27 +168,21 @@ class STSStandIn:
         class Handler(_Handler):
             sts = state
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(_SHUTDOWN_POLL_SECONDS,), name="sts-stand-in", daemon=True
-        )
-        self._thread.start()
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        server.daemon_threads = True
+        self._serving = ServingThread(server, "sts-stand-in")
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT``: the value of a connection's extra ``sts_endpoint``."""
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("the STS stand-in is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._serving.port}"
 
     @property
     def issued(self) -> list[IssuedCredentials]:
