@@ -94,6 +94,8 @@ async def test_the_async_hook_renews_the_role_on_the_event_loop(
 ) -> None:
     hook = FlinkVVPHook(CONN_ID)
     loop_stalls: list[float] = []
+    # Each renewal takes this long: a renewal that blocked the loop would stall it that long, every time.
+    sts.state.answer_delay = 0.6
 
     async def watch_the_loop() -> None:
         while True:
@@ -121,7 +123,9 @@ async def test_the_async_hook_renews_the_role_on_the_event_loop(
 
     assert 3 <= len(sts.issued) < rounds / 2  # renewed when due, once for the concurrent calls
     assert len(accepted_tokens(vvp_server, sts)) >= 3
-    assert max(loop_stalls) < 0.5  # renewals awaited, never blocking the loop
+    # Renewals awaited, never blocking the loop: no stall of a renewal's length at each renewal (one stall
+    # that long may come from a loaded machine).
+    assert sorted(loop_stalls)[-2] < 0.5
 
 
 def test_an_expired_token_is_renewed_not_sent(role_connection: str, vvp_server: VVPEmulator, sts: STSStandIn) -> None:

@@ -67,6 +67,8 @@ class STSState:
         self.requests: list[dict[str, str]] = []
         self._failures: deque[STSFailure] = deque()
         self._always: STSFailure | None = None
+        #: Seconds the stand-in takes before each answer, as a distant STS would.
+        self.answer_delay = 0.0
         self._lock = threading.Lock()
 
     def fail(self, failure: STSFailure, *, times: int = 1) -> None:
@@ -205,6 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
         query.update(parse_qsl(body, keep_blank_values=True))
         failure = self.sts.next_failure()
+        time.sleep(self.sts.answer_delay)
         if failure is not None and failure.hang:
             time.sleep(failure.hang)
             self.close_connection = True

@@ -48,6 +48,12 @@ class DagRunResult:
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         return self.xcoms.get((task_id, map_index, key))
 
+    @property
+    def logged(self) -> str:
+        """:attr:`output` but the debug lines in which dag.test() of Airflow 3.0 shows each value handed to its
+        masker (``MaskSecret`` requests): what a task's log holds."""
+        return "\n".join(line for line in self.output.splitlines() if "MaskSecret" not in line)
+
     def deployment_link(self, task_id: str, map_index: int = -1) -> Any:
         """The task's "Flink VVP deployment" link: stored by the task as it ended and read back as the UI does.
 
