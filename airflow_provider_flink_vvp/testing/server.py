@@ -340,6 +340,8 @@ def _admin(application: VVPApplication, request: Request, request_id: str) -> Re
       follows it from now on;
     - ``POST /_emulator/faults`` ``{"throttle": 0.3, ...}``: the share of requests failing each way (none
       given: none fail);
+    - ``POST /_emulator/queue`` ``{"faults": [{"kind": "drip", "action": "StartJobWithParams", "latency_ms": 5}]}``:
+      the next requests (of that action) meet these faults, in order;
     - ``GET /_emulator/requests``: ``counts`` by action and ``perSecond`` (epoch second: requests).
     """
     state = application.state
@@ -355,6 +357,10 @@ def _admin(application: VVPApplication, request: Request, request_id: str) -> Re
             rates = {FaultKind(kind): rate for kind, rate in body.items()}
             application.faults.set_rates(rates)
             return _json_response(200, {"rates": {kind.value: rate for kind, rate in rates.items()}}, request_id)
+        if (request.method, path) == ("POST", "/queue"):
+            queued = [_queued_fault(fault) for fault in body.get("faults", [])]
+            application.faults.enqueue(*queued)
+            return _json_response(200, {"pending": len(application.faults.pending())}, request_id)
         job_id = path.removeprefix("/jobs/").removesuffix("/timeline")
         if request.method == "POST" and path == f"/jobs/{job_id}/timeline" and "/" not in job_id:
             return _json_response(200, state.set_job_timeline(unquote(job_id), body.get("timeline", [])), request_id)
@@ -363,6 +369,13 @@ def _admin(application: VVPApplication, request: Request, request_id: str) -> Re
     except (StateError, ValueError) as exc:
         return _json_response(400, {"error": str(exc)}, request_id)
     return _json_response(404, {"error": f"no admin operation answers {request.method} {request.raw_path}"}, request_id)
+
+
+def _queued_fault(document: Any) -> Fault:
+    """A :class:`Fault` from its JSON: ``kind``, and optionally ``action``, ``latency_ms``, ``retry_after_ms``."""
+    if not isinstance(document, dict) or not set(document) <= {"kind", "action", "latency_ms", "retry_after_ms"}:
+        raise ValueError(f"a queued fault is an object of kind, action, latency_ms, retry_after_ms; got {document!r}")
+    return Fault(**{**document, "kind": FaultKind(str(document.get("kind")))})
 
 
 def _route(method: str, raw_path: str) -> tuple[Route, str, dict[str, str]]:

@@ -125,6 +125,16 @@ def _signed_get(emulator: VVPEmulator, seed: dict[str, Any]) -> requests.Respons
         ("POST", "/_emulator/faults", {"throttle": 2.0}, 400, None),
         ("POST", "/_emulator/faults", {"not_a_fault": 0.5}, 400, None),
         ("POST", "/_emulator/faults", [1], 400, None),
+        (
+            "POST",
+            "/_emulator/queue",
+            {"faults": [{"kind": "throttle"}, {"kind": "drip"}]},
+            200,
+            lambda doc, em: doc == {"pending": 2} and em.faults.pending()[1].kind == "drip",
+        ),
+        ("POST", "/_emulator/queue", {"faults": [{"kind": "nope"}]}, 400, None),
+        ("POST", "/_emulator/queue", {"faults": [{"kind": "drip", "colour": "red"}]}, 400, None),
+        ("POST", "/_emulator/queue", {"faults": ["drip"]}, 400, None),
         ("GET", "/_emulator/nothing", None, 404, None),
         ("DELETE", "/_emulator/jobs", None, 404, None),
     ],
@@ -151,6 +161,17 @@ def test_faults_set_through_the_admin_api_apply_and_clear(admin: VVPEmulator, se
     requests.post(f"{admin.url}/_emulator/faults", json={"throttle": 1.0}, timeout=10).raise_for_status()
     assert _signed_get(admin, seed).json()["Code"] == "Throttling.User"
     requests.post(f"{admin.url}/_emulator/faults", json={}, timeout=10).raise_for_status()
+    assert _signed_get(admin, seed).status_code == 200
+
+
+def test_a_queued_fault_meets_the_next_request_of_its_action(admin: VVPEmulator, seed: dict[str, Any]) -> None:
+    queue = {"faults": [{"kind": "throttle", "action": "GetJob"}, {"kind": "throttle", "action": seed["name"]}]}
+    requests.post(f"{admin.url}/_emulator/queue", json=queue, timeout=10).raise_for_status()
+    assert _signed_get(admin, seed).status_code == 200  # GetDeploymentsByName: neither queued fault is its
+    queue = {"faults": [{"kind": "throttle", "action": "GetDeploymentsByName", "retry_after_ms": 9}]}
+    requests.post(f"{admin.url}/_emulator/queue", json=queue, timeout=10).raise_for_status()
+    response = _signed_get(admin, seed)
+    assert (response.json()["Code"], response.headers["x-acs-retry-after"]) == ("Throttling.User", "9")
     assert _signed_get(admin, seed).status_code == 200
 
 
