@@ -196,6 +196,11 @@ class Cluster:
         if url != self.emulator_url:
             raise StepError(f"the emulator listens at {url}, not at {self.emulator_url}")
 
+    def emulator_admin(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A call to the emulator's admin API (``/_emulator``): GET, or POST ``body``."""
+        data = None if body is None else json.dumps(body).encode()
+        return http_json(f"{self.emulator_url}/_emulator{path}", data=data)
+
     # --- Airflow -----------------------------------------------------------------------------
 
     def airflow_env(self, node: str, **settings: str) -> dict[str, str]:
