@@ -50,6 +50,7 @@ with DAG(
                 deferrable=True,
                 poll_interval=POLL_INTERVAL,
                 timeout=TIMEOUT,
+                priority_weight=100,  # queued first, so the run's early worker kill can find one mid-start
             )
         else:
             FlinkVVPGetDeploymentsByNameOperator(task_id=task["task_id"], deployment_name=task["deployment_name"])
