@@ -246,8 +246,6 @@ class Run:
     jobs_before_outage: int = 0
     jobs_after_outage: int = 0
     request_seconds: dict[int, int] = field(default_factory=dict)
-    throttle_window: tuple[float, float] = (0.0, 0.0)
-    final_at: float = 0.0
     end_dates: dict[str, datetime] = field(default_factory=dict)
     final_jobs: list[dict[str, Any]] = field(default_factory=list)
     xcom_jobs: dict[str, str] = field(default_factory=dict)
@@ -386,8 +384,16 @@ class Run:
         return max(counts, key=lambda name: counts[name])
 
     def _first_survivor_event(self) -> float | None:
-        """Seconds from the kill until the survivor fired the first event of a trigger it took over."""
+        """Seconds from the kill until the survivor fired the first event of a trigger it took over: the
+        earliest "Trigger fired event" in its trigger logs, or the first sample that shows such a task no
+        longer deferred (a triggerer may not write that log line before the trigger is cleaned up)."""
+        assert self.monitor is not None
         fired = [at for task_id, at in self._survivor_events().items() if task_id in self.held_triggers]
+        fired += [
+            at
+            for at, seen in self.monitor.samples
+            if at > self.triggerer_kill_at and any(seen[t].state != "deferred" for t in self.held_triggers)
+        ][:1]
         return min(fired) - self.triggerer_kill_at if fired else None
 
     # -- fault 3: the API is down for 20 s
@@ -413,12 +419,10 @@ class Run:
 
     def throttle(self) -> None:
         self.cluster.emulator_admin("/faults", {"throttle": THROTTLE_RATE})
-        started = time.time()
         log(f"{THROTTLE_RATE:.0%} of API requests throttled for {THROTTLE_SECONDS:.0f} s")
         time.sleep(THROTTLE_SECONDS)
         self.cluster.check_alive()
         self.cluster.emulator_admin("/faults", {})
-        self.throttle_window = (started, time.time())
         log("throttling off")
 
     # -- the end
@@ -432,7 +436,6 @@ class Run:
             if job["jobId"] not in held:
                 final = "FINISHED" if job["executionMode"] == "BATCH" else "RUNNING"
                 self.cluster.emulator_admin(f"/jobs/{job['jobId']}/timeline", {"timeline": [[final, None]]})
-        self.final_at = time.time()
         log(f"jobs moved to their final states ({', '.join(sorted(scenario.FAILING))} FAILED)")
 
     def wait_until_done(self) -> None:
