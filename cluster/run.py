@@ -243,8 +243,8 @@ class Run:
     trigger_split: dict[str, int] = field(default_factory=dict)
     waiting_since: float = 0.0
     outage_at: float = 0.0
-    jobs_before_outage: int = 0
-    jobs_after_outage: int = 0
+    jobs_before_outage: dict[str, str] = field(default_factory=dict)  # jobId: status
+    jobs_after_outage: dict[str, str] = field(default_factory=dict)
     request_seconds: dict[int, int] = field(default_factory=dict)
     end_dates: dict[str, datetime] = field(default_factory=dict)
     final_jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -401,13 +401,17 @@ class Run:
     def emulator_outage(self) -> None:
         self.outage_at = time.time()
         self._keep_request_counts()
-        self.jobs_before_outage = len(self.cluster.emulator_admin("/jobs")["jobs"])
+        self.jobs_before_outage = self._job_statuses()
         self.cluster.stop("emulator")
         log(f"emulator stopped (state saved); down for {OUTAGE_SECONDS:.0f} s")
         time.sleep(OUTAGE_SECONDS)
         self.cluster.start_emulator(self.saved_state, self.saved_state, durations=_held_durations())
-        self.jobs_after_outage = len(self.cluster.emulator_admin("/jobs")["jobs"])
-        log(f"emulator back on {self.cluster.emulator_url} with {self.jobs_after_outage} jobs")
+        self.jobs_after_outage = self._job_statuses()
+        log(f"emulator back on {self.cluster.emulator_url} with {len(self.jobs_after_outage)} jobs")
+
+    def _job_statuses(self) -> dict[str, str]:
+        jobs = self.cluster.emulator_admin("/jobs")["jobs"]
+        return {str(job["jobId"]): str(job["status"]["currentJobStatus"]) for job in jobs}
 
     def _keep_request_counts(self) -> None:
         """The emulator's requests per second so far (a restart starts its counts afresh)."""
@@ -480,9 +484,10 @@ class Run:
             self._worker_check(final),
             self._triggerer_check(final),
             Result(
-                "the emulator came back with the same state",
-                self.jobs_before_outage == self.jobs_after_outage > 0,
-                f"{self.jobs_before_outage} jobs before the outage, {self.jobs_after_outage} after",
+                "the emulator came back on its port with the same jobs in the same states",
+                bool(self.jobs_before_outage) and self.jobs_before_outage == self.jobs_after_outage,
+                f"{len(self.jobs_before_outage)} jobs before the outage, {len(self.jobs_after_outage)} after, "
+                f"{sum(self.jobs_after_outage.get(j) == s for j, s in self.jobs_before_outage.items())} alike",
             ),
         ]
         self._figures()
