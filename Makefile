@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e benchmarks noxfile.py setup.py docs
+SOURCES := airflow_provider_flink_vvp tests example_dags scripts e2e benchmarks cluster noxfile.py setup.py docs
 BENCH_STAMP := $(VENV)/.installed-bench
+CLUSTER_STAMP := $(VENV)/.installed-cluster
 DIST_STAMP := $(VENV)/.installed-dist
 DOCS_STAMP := $(VENV)/.installed-docs
 DIST_VENV := build/dist-venv
 
-.PHONY: demo test lint e2e versions bench dist docs clean
+.PHONY: demo test lint e2e versions bench cluster dist docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,15 @@ $(BENCH_STAMP): $(STAMP)
 # Ratios and counts measured side by side in one run, each with its target and PASS/FAIL (about 13 min).
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+$(CLUSTER_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,cluster]'
+	touch $(CLUSTER_STAMP)
+
+# PostgreSQL, Redis, Celery workers, two triggerers and the emulator, with faults; installs Debian's postgresql
+# and redis-server itself. PASS/FAIL checks and figures; logs in build/cluster/logs/.
+cluster: $(CLUSTER_STAMP)
+	$(BIN)/python cluster/run.py
 
 # The test suite on each Airflow release from 3.0 to the newest pre-release, under that release's
 # constraints, and on the lowest declared dependencies (nox with uv, one leg after the other; see noxfile.py).

@@ -12,25 +12,30 @@ nothing when they are there already, and stops every process it started, also on
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any
+from typing import Any
+
+from processes import (
+    ProcessGroups,
+    apt_install,
+    first_line,
+    free_port,
+    http_json,
+    run_command,
+    stop_on_sigterm,
+    wait_for,
+)
+from processes import StepError as E2EError
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO_DIR = E2E_DIR.parent
@@ -48,14 +53,9 @@ INSTALL_TIMEOUT = 900.0
 AIRFLOW_HEALTHY_TIMEOUT = 240.0
 DAG_PARSED_TIMEOUT = 180.0
 BROWSER_TIMEOUT = 600.0
-STOP_TIMEOUT = 30.0
 AIRFLOW_LOG_TAIL_LINES = 60
 TASK_LOG_TAIL_LINES = 15
 MAX_LINE_CHARS = 400
-
-
-class E2EError(Exception):
-    """A step failed; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class AccessKey:
 
 def main() -> int:
     started = time.monotonic()
-    _stop_on_signals()
+    stop_on_sigterm()
     try:
         ensure_chromium()
         ensure_node_packages()
@@ -98,14 +98,9 @@ def ensure_chromium() -> None:
     """Debian's chromium; its own Playwright download cannot work here (no network but the registries)."""
     if Path(CHROMIUM).exists():
         return
-    if os.geteuid() != 0:
-        raise E2EError(f"{CHROMIUM} is missing and this is not root: run `sudo apt-get install -y chromium`")
     log("installing Debian's chromium (apt-get)")
-    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run_command(["apt-get", "update", "-q"], env=apt_env, timeout=INSTALL_TIMEOUT)
     # fonts-liberation: readable text in the screenshots.
-    packages = ["chromium", "fonts-liberation"]
-    run_command(["apt-get", "install", "-y", "-q", *packages], env=apt_env, timeout=INSTALL_TIMEOUT)
+    apt_install(["chromium", "fonts-liberation"], timeout=INSTALL_TIMEOUT)
     if not Path(CHROMIUM).exists():
         raise E2EError(f"apt-get installed chromium but {CHROMIUM} is still missing")
 
@@ -175,7 +170,7 @@ def run_e2e() -> None:
             stdout=subprocess.PIPE,
             cwd=REPO_DIR,
         )
-        emulator_url = _first_line(emulator, timeout=30.0)
+        emulator_url = first_line(emulator, timeout=30.0, name="the emulator")
         log(f"emulator at {emulator_url}")
 
         expected_link = _expected_link(deployment)
@@ -200,7 +195,7 @@ def run_e2e() -> None:
         _print_diagnostics(airflow_home, airflow_log, admin_password)
         raise
     finally:
-        processes.stop_all()
+        processes.stop_all(log=log)
     if passed:
         shutil.rmtree(airflow_home, ignore_errors=True)
 
@@ -315,119 +310,6 @@ def api_token(base_url: str, password: str) -> str:
     body = json.dumps({"username": "admin", "password": password}).encode()
     answer = http_json(f"{base_url}/auth/token", data=body)
     return str(answer["access_token"])
-
-
-def http_json(url: str, *, token: str | None = None, data: bytes | None = None) -> dict[str, Any]:
-    """GET (or POST ``data``) on loopback; any failure is an :class:`E2EError` naming the URL."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - our own loopback URL
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            answer: dict[str, Any] = json.loads(response.read())
-            return answer
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise E2EError(f"{url}: {error}") from None
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 1.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise E2EError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-# --- processes ---------------------------------------------------------------------------
-
-
-class ProcessGroups:
-    """The processes started here, each in its own session (process group), stopped together."""
-
-    def __init__(self) -> None:
-        self._started: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(
-        self, name: str, command: list[str], *, env: Mapping[str, str], stdout: int | IO[bytes], cwd: Path
-    ) -> subprocess.Popen[bytes]:
-        try:
-            process = subprocess.Popen(  # noqa: S603 - fixed commands
-                command,
-                env=dict(env),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=subprocess.STDOUT if stdout is not subprocess.PIPE else None,
-                start_new_session=True,  # its own process group: stop_all() reaches its children too
-            )
-        except OSError as error:
-            raise E2EError(f"cannot start {name}: {error}") from None
-        self._started.append((name, process))
-        return process
-
-    def stop_all(self) -> None:
-        """SIGTERM to each process group, then SIGKILL to what is left after :data:`STOP_TIMEOUT`."""
-        while self._started:
-            name, process = self._started.pop()
-            _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log(f"{name} did not stop within {STOP_TIMEOUT:.0f} s: killing its process group")
-            # Children (scheduler, workers, ...) may outlive the leader: the whole group goes.
-            _signal_group(process, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT)
-            if process.stdout is not None:
-                process.stdout.close()
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signum)  # the group's id is the leader's pid (start_new_session)
-
-
-def _first_line(process: subprocess.Popen[bytes], *, timeout: float) -> str:
-    """The first stdout line of ``process``, within ``timeout``."""
-    lines: list[bytes] = []
-    assert process.stdout is not None
-    stdout = process.stdout
-    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not lines or not lines[0].strip():
-        raise E2EError(f"the emulator printed no URL within {timeout:.0f} s (exit code {process.poll()})")
-    return lines[0].decode().strip()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def run_command(
-    command: list[str], *, timeout: float, cwd: Path | None = None, env: Mapping[str, str] | None = None
-) -> None:
-    try:
-        completed = subprocess.run(  # noqa: S603 - fixed commands
-            command, cwd=cwd, env=None if env is None else dict(env), stdin=subprocess.DEVNULL, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        raise E2EError(f"`{' '.join(command)}` took more than {timeout:.0f} s") from None
-    except OSError as error:
-        raise E2EError(f"cannot run `{' '.join(command)}`: {error}") from None
-    if completed.returncode != 0:
-        raise E2EError(f"`{' '.join(command)}` failed with exit code {completed.returncode}")
-
-
-def _stop_on_signals() -> None:
-    # SIGTERM (CI cancelling, `timeout`) unwinds like Ctrl-C, so the finally blocks stop Airflow.
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 # --- diagnostics -----------------------------------------------------------------------

@@ -1,11 +1,15 @@
 """Command line: ``python -m airflow_provider_flink_vvp.testing.emulator --port 0 --state state.json``.
 
-The first line on stdout is the URL it listens on; it serves until SIGINT or SIGTERM and exits 0.
+The first line on stdout is the URL it listens on; it serves until SIGINT or SIGTERM and exits 0,
+after writing its state to ``--save-state`` (when given): started again on the same port with that
+file as ``--state``, it goes on as an API back from an outage.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import threading
@@ -75,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults=faults,
         verbose=options.verbose,
         idle_timeout=options.idle_timeout,
+        admin=options.admin,
     )
     try:
         emulator.start()
@@ -86,7 +91,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopping.wait()
     finally:
         emulator.stop()
+    if options.save_state:
+        try:
+            _save_state(state, options.save_state)
+        except OSError as exc:
+            print(f"cannot save the state to {options.save_state}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return 0
+
+
+def _save_state(state: EmulatorState, path: str) -> None:
+    """Write the state file whole or not at all: a reader never sees half of it."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as file:
+        json.dump(state.to_document(), file, indent=1)
+    os.replace(partial, path)
 
 
 def _load_state(path: str, durations: JobDurations, deployment_order: str | None) -> EmulatorState:
@@ -130,6 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8765, help="port to listen on; 0 picks a free one")
     parser.add_argument("--state", help="state file: JSON with access_keys, deployments and jobs")
+    parser.add_argument(
+        "--save-state", metavar="PATH", help="on SIGINT or SIGTERM, write the state here (a --state file)"
+    )
+    parser.add_argument(
+        "--admin", action="store_true", help="serve the unsigned admin API under /_emulator (jobs, faults, requests)"
+    )
     parser.add_argument(
         "--access-key", action="append", default=[], metavar="ID:SECRET", help="accept this AccessKey (repeatable)"
     )

@@ -17,7 +17,7 @@ class VVPEmulator:
 
     ``with VVPEmulator(state=EmulatorState(clock=ManualClock())) as emulator:`` then point a
     client at ``emulator.url``. A port of 0 picks a free one; a connection silent for
-    ``idle_timeout`` seconds is closed.
+    ``idle_timeout`` seconds is closed. ``admin`` serves the admin API (``/_emulator/...``, unsigned).
     """
 
     def __init__(
@@ -29,9 +29,10 @@ class VVPEmulator:
         faults: FaultInjector | None = None,
         verbose: bool = False,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        admin: bool = False,
     ) -> None:
         self.state = state or EmulatorState()
-        self.application = VVPApplication(self.state, faults)
+        self.application = VVPApplication(self.state, faults, admin=admin)
         self._address = (host, port)
         self._verbose = verbose
         self._idle_timeout = idle_timeout

@@ -41,6 +41,8 @@ LISTEN_BACKLOG = 1024
 # Seconds a connection may stay silent (before a request, or within one) before it is closed.
 DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_PAGE_SIZE = 10
+# Where the admin API lives when the emulator serves it (never on the real service's paths).
+ADMIN_PREFIX = "/_emulator"
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 # The service writes the empty errorCode and errorMessage of a success as the string '""'.
 _EMPTY_FIELD = '""'
@@ -303,14 +305,18 @@ ROUTES = (
 class VVPApplication:
     """Answers requests from an :class:`~.testing.state.EmulatorState`, after faults and the signature check.
 
-    Every request is counted under its ``x-acs-action`` header ("" when absent).
+    Every request is counted under its ``x-acs-action`` header ("" when absent), and by the second of
+    the state's clock it arrived in. With ``admin``, unsigned requests under :data:`ADMIN_PREFIX` drive
+    the emulator from another process (see :func:`_admin`); they meet no fault and are not counted.
     """
 
-    def __init__(self, state: EmulatorState, faults: FaultInjector | None = None) -> None:
+    def __init__(self, state: EmulatorState, faults: FaultInjector | None = None, *, admin: bool = False) -> None:
         self.state = state
         self.faults = faults or FaultInjector()
+        self.admin = admin
         self._verifier = SignatureVerifier(state.secret_of, state.clock.now, state.security_token_problem)
         self._counts: Counter[str] = Counter()
+        self._per_second: Counter[int] = Counter()
         self._count_lock = threading.Lock()
 
     def request_counts(self) -> dict[str, int]:
@@ -318,9 +324,16 @@ class VVPApplication:
         with self._count_lock:
             return dict(self._counts)
 
+    def requests_per_second(self) -> dict[int, int]:
+        """How many requests arrived in each second (epoch seconds of the state's clock) that had any."""
+        with self._count_lock:
+            return dict(self._per_second)
+
     def handle(self, request: Request) -> Response | None:
         """The answer to ``request``, or None when a fault drops the connection."""
         request_id = _request_id()
+        if self.admin and request.raw_path.startswith(ADMIN_PREFIX):
+            return _admin(self, request, request_id)
         action = self._count(request.header("x-acs-action"))
         delivery: Fault | None = None
         for fault in self.faults.faults_for(action):
@@ -351,8 +364,10 @@ class VVPApplication:
         return _gateway_response(error, _request_id())
 
     def _count(self, action: str | None) -> str:
+        second = int(self.state.clock.now())
         with self._count_lock:
             self._counts[action or ""] += 1
+            self._per_second[second] += 1
         return action or ""
 
     def _answer(self, request: Request, request_id: str) -> Response:
@@ -378,6 +393,52 @@ class VVPApplication:
             raise InvalidArgumentError("MissingParameter", "the workspace header is required")
         data = route.operation(Call(self.state, workspace, namespace, params, query, request.body))
         return _business_response(request_id, 200, data=data)
+
+
+def _admin(application: VVPApplication, request: Request, request_id: str) -> Response:
+    """The admin API, for a test that runs the emulator in another process:
+
+    - ``GET /_emulator/jobs``: every job, with ``statusSince`` (epoch ms);
+    - ``POST /_emulator/jobs/{jobId}/timeline`` ``{"timeline": [[state, seconds or null], ...]}``: the job
+      follows it from now on;
+    - ``POST /_emulator/faults`` ``{"throttle": 0.3, ...}``: the share of requests failing each way (none
+      given: none fail);
+    - ``POST /_emulator/queue`` ``{"faults": [{"kind": "drip", "action": "StartJobWithParams", "latency_ms": 5}]}``:
+      the next requests (of that action) meet these faults, in order;
+    - ``GET /_emulator/requests``: ``counts`` by action and ``perSecond`` (epoch second: requests).
+    """
+    state = application.state
+    path = request.raw_path.removeprefix(ADMIN_PREFIX)
+    try:
+        if (request.method, path) == ("GET", "/jobs"):
+            return _json_response(200, {"jobs": state.all_jobs()}, request_id)
+        if (request.method, path) == ("GET", "/requests"):
+            per_second = {str(second): count for second, count in application.requests_per_second().items()}
+            return _json_response(200, {"counts": application.request_counts(), "perSecond": per_second}, request_id)
+        body = Call(state, "", "", {}, {}, request.body).json_body() if request.method == "POST" else {}
+        if (request.method, path) == ("POST", "/faults"):
+            rates = {FaultKind(kind): rate for kind, rate in body.items()}
+            application.faults.set_rates(rates)
+            return _json_response(200, {"rates": {kind.value: rate for kind, rate in rates.items()}}, request_id)
+        if (request.method, path) == ("POST", "/queue"):
+            queued = [_queued_fault(fault) for fault in body.get("faults", [])]
+            application.faults.enqueue(*queued)
+            return _json_response(200, {"pending": len(application.faults.pending())}, request_id)
+        job_id = path.removeprefix("/jobs/").removesuffix("/timeline")
+        if request.method == "POST" and path == f"/jobs/{job_id}/timeline" and "/" not in job_id:
+            return _json_response(200, state.set_job_timeline(unquote(job_id), body.get("timeline", [])), request_id)
+    except NotFoundError as exc:
+        return _json_response(404, {"error": exc.message}, request_id)
+    except (StateError, ValueError) as exc:
+        return _json_response(400, {"error": str(exc)}, request_id)
+    return _json_response(404, {"error": f"no admin operation answers {request.method} {request.raw_path}"}, request_id)
+
+
+def _queued_fault(document: Any) -> Fault:
+    """A :class:`Fault` from its JSON: ``kind``, and optionally ``action``, ``latency_ms``, ``retry_after_ms``."""
+    if not isinstance(document, dict) or not set(document) <= {"kind", "action", "latency_ms", "retry_after_ms"}:
+        raise ValueError(f"a queued fault is an object of kind, action, latency_ms, retry_after_ms; got {document!r}")
+    return Fault(**{**document, "kind": FaultKind(str(document.get("kind")))})
 
 
 def _route(method: str, raw_path: str) -> tuple[Route, str, dict[str, str]]:

@@ -178,6 +178,18 @@ class _Job:
             began += phase.seconds
         return self.timeline[-1].status, began
 
+    def timeline_from(self, now: float) -> list[list[Any]]:
+        """The phases left at ``now`` as a state file's timeline: the current one for the time it has left."""
+        began = self.since
+        for index, phase in enumerate(self.timeline[:-1]):
+            assert phase.seconds is not None
+            if now < began + phase.seconds:
+                rest = [[later.status.value, later.seconds] for later in self.timeline[index + 1 :]]
+                rest[-1][1] = None  # the last phase lasts for good, whatever it was given
+                return [[phase.status.value, began + phase.seconds - now], *rest]
+            began += phase.seconds
+        return [[self.timeline[-1].status.value, None]]
+
     def view(self, now: float) -> dict[str, Any]:
         """The job as the API returns it at ``now``."""
         status, began = self.status_at(now)
@@ -345,6 +357,24 @@ class EmulatorState:
             job_durations=job_durations,
             deployment_order=deployment_order,
         )
+
+    def to_document(self) -> dict[str, Any]:
+        """The state as a state file's JSON (:meth:`from_document`), each job's timeline counted from now:
+        loaded again, every job goes on from the state it is in, for the time that state had left."""
+        with self._lock:
+            now = self.clock.now()
+            return {
+                "access_keys": dict(self.access_keys),
+                "deployment_order": self.deployment_order,
+                "deployments": [_copy_object(deployment) for deployment in self._deployments.values()],
+                "jobs": [{**_copy_object(job.raw), "timeline": job.timeline_from(now)} for job in self._jobs.values()],
+            }
+
+    def all_jobs(self) -> list[dict[str, Any]]:
+        """Every job as the API returns it now, with ``statusSince``: when (epoch milliseconds) its status began."""
+        with self._lock:
+            now = self.clock.now()
+            return [{**job.view(now), "statusSince": _millis(job.status_at(now)[1])} for job in self._jobs.values()]
 
     def add_access_key(self, access_key_id: str, secret: str) -> None:
         with self._lock:
