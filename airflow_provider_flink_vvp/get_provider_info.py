@@ -46,6 +46,14 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
         ],
+        "asset-uris": [
+            {
+                "schemes": ["flink-vvp"],
+                "handler": "airflow_provider_flink_vvp.assets.normalize_uri",
+                "factory": "airflow_provider_flink_vvp.assets.flink_vvp_asset",
+                "to_openlineage_converter": "airflow_provider_flink_vvp.assets.convert_asset_to_openlineage",
+            }
+        ],
         "extra-links": ["airflow_provider_flink_vvp.links.vvp.FlinkVVPDeploymentLink"],
         "connection-types": [
             {
