@@ -243,6 +243,7 @@ _FILES_BY_PREFIX = (
     ("example_flink_vvp_savepoint", "example_flink_vvp_savepoint.py"),
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
+    ("flink_vvp_asset_", "flink_vvp_asset_dags.py"),
     ("flink_vvp_savepoint_", "flink_vvp_savepoint_dags.py"),
     ("flink_vvp_diagnostics_", "flink_vvp_diagnostics_dags.py"),
     ("flink_vvp_update", "flink_vvp_update_dags.py"),
