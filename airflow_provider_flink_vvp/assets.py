@@ -10,6 +10,7 @@ Module-level imports stay light: DAG files import this module on every parse.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
@@ -55,7 +56,12 @@ class DeploymentAddress:
 
 
 def flink_vvp_asset(
-    *, workspace: str, namespace: str, deployment_name: str, extra: dict[str, Any] | None = None
+    *,
+    workspace: str,
+    namespace: str,
+    deployment_name: str,
+    extra: dict[str, Any] | None = None,
+    watchers: Sequence[Any] = (),
 ) -> Asset:
     """The asset of a deployment, for a task's ``outlets`` or a DAG's ``schedule``.
 
@@ -65,11 +71,14 @@ def flink_vvp_asset(
     :param namespace: the namespace (project).
     :param deployment_name: the deployment's name (not its ID: the name survives re-creating the deployment).
     :param extra: the asset's own extra.
+    :param watchers: ``AssetWatcher`` objects whose triggers' events are the asset's events (e.g. with
+        :class:`~airflow_provider_flink_vvp.triggers.events.FlinkVVPJobStatusEventTrigger`).
     """
     for name, value in (("workspace", workspace), ("namespace", namespace), ("deployment_name", deployment_name)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"flink_vvp_asset: {name} must be a non-empty string, got {value!r}")
-    return Asset(uri=DeploymentAddress(workspace, namespace, deployment_name).uri, extra=extra)
+    uri = DeploymentAddress(workspace, namespace, deployment_name).uri
+    return Asset(uri=uri, extra=extra, watchers=list(watchers)) if watchers else Asset(uri=uri, extra=extra)
 
 
 def normalize_uri(parts: SplitResult) -> SplitResult:

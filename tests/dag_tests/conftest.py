@@ -241,6 +241,7 @@ _FILES_BY_PREFIX = (
     ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
     ("example_flink_vvp_job_control", "example_flink_vvp_job_control.py"),
     ("example_flink_vvp_savepoint", "example_flink_vvp_savepoint.py"),
+    ("example_flink_vvp_on_failure", "example_flink_vvp_on_failure.py"),
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
     ("flink_vvp_asset_", "flink_vvp_asset_dags.py"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import VVPEmulator
-from tests.conftest import VVP_WORKSPACE
+from tests.conftest import DAGS_FOLDER, VVP_WORKSPACE
 from tests.dag_tests.conftest import RunDag
 from tests.dags.flink_vvp_asset_dags import NAMESPACE, OTHER, WAIT_MODES, deployment_name
 
@@ -97,3 +98,26 @@ def test_a_savepoint_records_an_asset_event_with_the_savepoint_and_the_job(
             }
         ]
     }
+
+
+def test_the_remediation_example_is_scheduled_on_the_deployment_asset_its_watcher_feeds(airflow_db: None) -> None:
+    try:  # Airflow 3.3+
+        from airflow.serialization.serialized_objects import DagSerialization
+    except ImportError:
+        from airflow.serialization.serialized_objects import SerializedDAG as DagSerialization  # type: ignore[no-redef]
+    try:  # Airflow 3.2+
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+
+    bag = DagBag(dag_folder=DAGS_FOLDER / "example_flink_vvp_on_failure.py")
+    assert bag.import_errors == {}
+    dag = bag.get_dag("example_flink_vvp_on_failure")
+    assert dag is not None
+    serialized = DagSerialization.to_dict(dag)["dag"]
+    [asset] = serialized["timetable"]["__var"]["asset_condition"]["objects"]
+    assert asset["uri"] == "flink-vvp://a14bd5d90a7c41/default-namespace/clickstream"
+    [watcher] = asset["watchers"]
+    assert watcher["trigger"]["classpath"] == "airflow_provider_flink_vvp.triggers.events.FlinkVVPJobStatusEventTrigger"
+    kwargs = json.dumps(watcher["trigger"]["kwargs"])
+    assert "00000000-0000-0000-0000-000000000000" in kwargs and "FAILED" in kwargs
