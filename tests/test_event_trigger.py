@@ -185,7 +185,7 @@ async def test_throttling_backs_off_up_to_the_cap_and_back(
     vvp_emulator.inject(*[Fault(FaultKind.THROTTLE, action="ListJobs")] * throttled_polls)
     sleeps: list[float] = []
 
-    class Done(Exception):
+    class EnoughPollsError(Exception):
         pass
 
     real_sleep = asyncio.sleep
@@ -195,13 +195,13 @@ async def test_throttling_backs_off_up_to_the_cap_and_back(
             return await real_sleep(seconds)
         sleeps.append(seconds)
         if len(sleeps) == throttled_polls + 2:
-            raise Done
+            raise EnoughPollsError
         return None
 
     trigger_run_code = FlinkVVPJobStatusEventTrigger.run.__code__
     monkeypatch.setattr(events.asyncio, "sleep", sleep)
     trigger = FlinkVVPJobStatusEventTrigger(deployment_ids=[deployment_id], poll_interval=1)
-    with pytest.raises(Done):
+    with pytest.raises(EnoughPollsError):
         async for _ in trigger.run():
             pass
 
