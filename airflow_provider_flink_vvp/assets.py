@@ -20,6 +20,7 @@ from airflow.providers.common.compat.sdk import Asset
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_flink_vvp.api.models import Job
     from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator
 
 #: The URI scheme of deployment assets.
@@ -152,18 +153,24 @@ def record_outlet_events(task: FlinkVVPBaseOperator, context: Context, *, result
     if not outlets:
         return
     hook, where = task.hook, {"namespace": task.namespace, "workspace": task.workspace}
-    extra: dict[str, str] = {}
-    deployment_id, job_id = "", result
-    if result_key == "savepoint_id":
-        savepoint = hook.get_savepoint(result, **where)
-        deployment_id, job_id = savepoint.deployment_id, savepoint.job_id or ""
-        extra["savepointId"] = savepoint.savepoint_id
-    job = hook.get_job(job_id, **where) if job_id else None
-    deployment_id = deployment_id or (job.deployment_id if job is not None else "")
+    savepoint = hook.get_savepoint(result, **where) if result_key == "savepoint_id" else None
+    job: Job | None
+    job_id: str | None
+    if savepoint is None:
+        started = hook.get_job(result, **where)
+        job, job_id, deployment_id = started, started.job_id, started.deployment_id
+    else:
+        job_id, deployment_id = savepoint.job_id, savepoint.deployment_id
+        job = hook.get_job(job_id, **where) if job_id else None
     deployment = hook.get_deployment(deployment_id, **where)
     namespace, workspace = hook.config.target(task.namespace, task.workspace)
     ran = DeploymentAddress(deployment.workspace or workspace, deployment.namespace or namespace, deployment.name)
-    found = {"deploymentId": deployment_id, "jobId": job_id, "jobStatus": job.status if job else "", **extra}
+    found = {
+        "deploymentId": deployment_id,
+        "jobId": job_id,
+        "jobStatus": job.status if job else None,
+        "savepointId": savepoint.savepoint_id if savepoint else None,
+    }
     extra = {key: value for key, value in found.items() if value}
     for asset, address in outlets:
         if address == ran:
