@@ -43,8 +43,17 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_flink_vvp.triggers.vvp",
                     "airflow_provider_flink_vvp.triggers.savepoint",
+                    "airflow_provider_flink_vvp.triggers.events",
                 ],
             },
+        ],
+        "asset-uris": [
+            {
+                "schemes": ["flink-vvp"],
+                "handler": "airflow_provider_flink_vvp.assets.normalize_uri",
+                "factory": "airflow_provider_flink_vvp.assets.flink_vvp_asset",
+                "to_openlineage_converter": "airflow_provider_flink_vvp.assets.convert_asset_to_openlineage",
+            }
         ],
         "extra-links": ["airflow_provider_flink_vvp.links.vvp.FlinkVVPDeploymentLink"],
         "connection-types": [

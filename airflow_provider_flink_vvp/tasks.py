@@ -133,6 +133,9 @@ class FlinkVVPBaseOperator(BaseOperator):
     #: Whether a wait that ends on a FAILED job logs the service's diagnostics of it (see :mod:`.diagnostics`);
     #: the tasks that can see one take it as a parameter.
     fetch_diagnostics: bool = False
+    #: Whether the task's success fills in the asset events of its deployment's assets in ``outlets``
+    #: (see :func:`~.assets.record_outlet_events`); its result is then a ``job_id`` or ``savepoint_id``.
+    _records_outlet_events = False
 
     def __init__(
         self,
@@ -197,7 +200,13 @@ class FlinkVVPBaseOperator(BaseOperator):
         self._fail(event["message"], timed_out=status == "timeout")
 
     def _succeeded(self, context: Context, result: _Result) -> _Result:
-        """The task succeeds with ``result``: the entries it kept in the task state store have served."""
+        """The task succeeds with ``result``: its asset events get their extra, and the entries it kept in the task
+        state store have served."""
+        if self._records_outlet_events:
+            from airflow_provider_flink_vvp.assets import record_outlet_events
+
+            with self._api_errors():
+                record_outlet_events(self, context, result_key=self._result_key, result=str(result))
         if self._state_keys:
             state = TaskState(self, context)
             for key in self._state_keys:

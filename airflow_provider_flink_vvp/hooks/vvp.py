@@ -513,9 +513,15 @@ class FlinkVVPHook(BaseHook):
         return pages.items
 
     async def alist_jobs(
-        self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None
+        self,
+        deployment_id: str,
+        *,
+        namespace: str | None = None,
+        workspace: str | None = None,
+        max_age: float = 0.0,
+        not_before: float = 0.0,
     ) -> list[Job]:
-        """Async :meth:`list_jobs`."""
+        """Async :meth:`list_jobs`; ``max_age`` and ``not_before`` (per page) as in :meth:`aget_deployments_by_name`."""
         config, client = await self.aget_config(), await self.aget_conn()
         pages = _job_pages(deployment_id)
         while (page_index := pages.next_index) is not None:
@@ -523,7 +529,9 @@ class FlinkVVPHook(BaseHook):
                 await client.call(
                     config.operation(
                         operations.list_jobs, namespace, workspace, deployment_id=deployment_id, page_index=page_index
-                    )
+                    ),
+                    max_age=max_age,
+                    not_before=not_before,
                 )
             )
         return pages.items

@@ -194,6 +194,8 @@ class FlinkVVPCreateSavepointOperator(FlinkVVPBaseOperator):
     The deployment is ``deployment_id``, or the newest one named ``deployment_name``. The task returns the
     savepoint's ID (``return_value``, pushed as soon as the savepoint exists) and pushes ``savepoint_location``
     (where it was written) once it is COMPLETED, with ``deployment_id`` and ``deployment_url``.
+    With the deployment's asset (:func:`~airflow_provider_flink_vvp.assets.flink_vvp_asset`) in ``outlets``, the
+    asset event the task's success records carries ``deploymentId``, ``jobId``, ``jobStatus`` and ``savepointId``.
 
     A savepoint that ends FAILED fails the try with its failure reason and the console link, as a normal error:
     the task's retries take a new savepoint. A retry (or a resumption) never takes a second savepoint while the
@@ -222,6 +224,7 @@ class FlinkVVPCreateSavepointOperator(FlinkVVPBaseOperator):
     _result_key = "savepoint_id"
     _failure_is_retryable = True
     _state_keys = (CREATED_SAVEPOINT_STATE_KEY,)
+    _records_outlet_events = True
 
     def __init__(
         self,

@@ -115,6 +115,9 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
     The jobId (``return_value``), ``deployment_id`` and ``deployment_url`` (the console page, behind the
     task's link) are pushed as soon as the job exists, so they are there even when the wait fails.
 
+    With the deployment's asset (:func:`~airflow_provider_flink_vvp.assets.flink_vvp_asset`) in ``outlets``, the
+    asset event the task's success records carries ``deploymentId``, ``jobId`` and ``jobStatus`` in its extra.
+
     When the task is killed while it waits (marked failed or success, cleared, ``execution_timeout``),
     a job this task started is stopped with ``stop_strategy_on_kill``: by :meth:`on_kill` in the worker,
     or, deferred, by the trigger's ``on_kill`` in the triggerer, or, when ``execution_timeout`` ends a
@@ -160,6 +163,7 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
     _result_key = "job_id"
     _failure_is_retryable = True
     _state_keys = (STARTED_JOB_STATE_KEY,)
+    _records_outlet_events = True
 
     def __init__(
         self,
