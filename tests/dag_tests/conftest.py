@@ -241,11 +241,13 @@ _FILES_BY_PREFIX = (
     ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
     ("example_flink_vvp_job_control", "example_flink_vvp_job_control.py"),
     ("example_flink_vvp_savepoint", "example_flink_vvp_savepoint.py"),
+    ("example_flink_vvp_upgrade", "example_flink_vvp_upgrade.py"),
     ("example_", "example_flink_vvp.py"),
     ("flink_vvp_job_", "flink_vvp_job_dags.py"),
     ("flink_vvp_savepoint_", "flink_vvp_savepoint_dags.py"),
     ("flink_vvp_diagnostics_", "flink_vvp_diagnostics_dags.py"),
     ("flink_vvp_update", "flink_vvp_update_dags.py"),
+    ("flink_vvp_upgrade_", "flink_vvp_upgrade_dags.py"),
     ("flink_vvp_credentials_", "flink_vvp_credential_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
