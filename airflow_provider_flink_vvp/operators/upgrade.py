@@ -62,6 +62,7 @@ class UpgradeProgress:
     :param updated: whether the deployment was updated.
     :param new_job: the job started from the savepoint with the new spec.
     :param failure: why the new version did not become stable; set, the rollback has begun.
+    :param restored: whether the rollback put the previous spec back.
     :param rollback_job: the job started from the savepoint with the previous spec.
     """
 
@@ -70,6 +71,7 @@ class UpgradeProgress:
     updated: bool = False
     new_job: Job | None = None
     failure: str | None = None
+    restored: bool = False
     rollback_job: Job | None = None
 
 
@@ -254,6 +256,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             updated=bool(stored.get("updated")),
             new_job=self._started_by_earlier_tries(context, "start", deployment_id),
             failure=stored.get("failure"),
+            restored=bool(stored.get("restored")),
             rollback_job=self._started_by_earlier_tries(context, "rollback_start", deployment_id),
         )
 
@@ -292,6 +295,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             updated=updated,
             new_job=new_job,
             failure=failure,
+            restored=rolled_back and not updated,
             rollback_job=started[1] if len(started) > 1 else None,
         )
 
@@ -447,8 +451,9 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
                 self.hook.stop_job(job.job_id, stop_strategy="NONE", **where)
             if not job.is_terminal:
                 self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), ())
-        # The whole previous spec: sending it again is harmless.
-        apply_update(self, UpdatePlan(deployment_id, dict(previous), dict(previous), []))
+        if not progress.restored:
+            apply_update(self, UpdatePlan(deployment_id, dict(previous), dict(previous), []))
+            self._record(context, restored=True)
         rollback = progress.rollback_job or self._start_once(
             context, "rollback_start", deployment_id, savepoint.savepoint_id
         )

@@ -156,7 +156,8 @@ def test_a_new_version_that_crash_loops_is_rolled_back_from_the_same_savepoint_a
     assert (
         f"Upgrade of deployment {deployment} failed: job {new.job_id} restarted" in result.output
         and f"Rolled back to the previous spec from savepoint {savepoint.savepoint_id}: "
-        f"job {rollback.job_id} is RUNNING" in result.output
+        f"job {rollback.job_id} is RUNNING"
+        in result.output
     )
 
 
