@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.providers.common.compat.sdk import conf
+from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from airflow_provider_flink_vvp.operators.deployment import (
     PREVIOUS_SPEC_XCOM_KEY,
@@ -103,7 +103,10 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     started since that savepoint (the first the new version's, a second the rollback's).
 
     Deferred (``deferrable``), the waits for the savepoint, for the stopped job to end and for the new job to run
-    are the triggerer's; the ``stable_for`` wait after it runs stays in the worker.
+    are the triggerer's, and so are the rollback's; the ``stable_for`` wait after the new job runs stays in the
+    worker, and before Airflow 3.3 the rollback's waits too (nothing would keep why the new version failed across
+    a deferral). A savepoint that ends FAILED fails the try before the deployment is touched; its retry takes a
+    new savepoint.
 
     Pushes ``savepoint_id``, ``previous_spec`` (the spec before the update), ``job_id`` (the new job, also
     ``return_value``), ``deployment_id``, ``deployment_url`` and ``spec_diff``.
@@ -162,6 +165,9 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             return self._upgrade(context, resumed=False)
         if event["status"] not in ("success", "failure"):
             self._resume(context, event)  # raises
+        if event["status"] == "failure" and "savepoint_id" in event:
+            # The savepoint FAILED: the try ends here, as in the worker; its retry takes a new savepoint.
+            raise AirflowException(f"{event['message']}. Console: {self._publish_url(context, event['deployment_id'])}")
         return self._upgrade(context, resumed=True)
 
     def _upgrade(self, context: Context, *, resumed: bool) -> str | None:
@@ -238,8 +244,8 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         savepoint = None
         if "savepoint_id" in stored:
             savepoint = hook.get_savepoint(str(stored["savepoint_id"]), **where)
-            if savepoint.state == "FAILED":
-                savepoint = None  # that try failed on it; this one takes a new savepoint
+            if savepoint.state == "FAILED" and not resumed:
+                savepoint = None  # an earlier try failed on it: this retry takes a new savepoint
         elif "stop" in stored:
             stop = stored["stop"]
             savepoint = created_since(hook.list_savepoints(deployment_id, **where), set(stop["savepoints_before"]))
@@ -345,7 +351,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             self.hook.stop_job(job.job_id, stop_strategy="NONE", namespace=self.namespace, workspace=self.workspace)
             self.log.info("Stopping job %s of deployment %s", job.job_id, job.deployment_id)
         if not job.is_terminal:
-            self._wait_for(context, job.job_id, _ENDED, ("FAILED",))
+            self._wait_for(context, job.job_id, _ENDED, ("FAILED",), deferrable=self.deferrable)
 
     def _update(self, context: Context, deployment_id: str, progress: UpgradeProgress) -> Mapping[str, Any]:
         """Step 2: update the deployment, unless an earlier try did; the spec before the update."""
@@ -438,6 +444,9 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
                 "is unknown: roll back by hand"
             )
         where = {"namespace": self.namespace, "workspace": self.workspace}
+        # Before Airflow 3.3 nothing would keep why the new version failed across a deferral: the rollback's
+        # waits (a stop, a start) stay in the worker there.
+        deferrable = self.deferrable and TaskState(self, context).available
         self.log.warning(
             "The new version of deployment %s failed: %s. Rolling back to the previous spec from savepoint %s",
             deployment_id,
@@ -450,7 +459,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             if job.is_active and job.status != "CANCELLING":
                 self.hook.stop_job(job.job_id, stop_strategy="NONE", **where)
             if not job.is_terminal:
-                self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), ())
+                self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), (), deferrable=deferrable)
         if not progress.restored:
             apply_update(self, UpdatePlan(deployment_id, dict(previous), dict(previous), []))
             self._record(context, restored=True)
@@ -459,19 +468,21 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         )
         context["ti"].xcom_push(key=SAVEPOINT_ID_XCOM_KEY, value=savepoint.savepoint_id)
         context["ti"].xcom_push(key=PREVIOUS_SPEC_XCOM_KEY, value=previous)
-        self._wait_for(context, rollback.job_id, ("RUNNING",), _NOT_RUNNING)
+        self._wait_for(context, rollback.job_id, ("RUNNING",), _NOT_RUNNING, deferrable=deferrable)
         self._fail(
             f"Upgrade of deployment {deployment_id} failed: {failure}. Rolled back to the previous spec from "
             f"savepoint {savepoint.savepoint_id}: job {rollback.job_id} is RUNNING. "
             f"Console: {self._publish_url(context, deployment_id)}"
         )
 
-    def _wait_for(self, context: Context, job_id: str, targets: Sequence[str], failures: Sequence[str]) -> None:
+    def _wait_for(
+        self, context: Context, job_id: str, targets: Sequence[str], failures: Sequence[str], *, deferrable: bool
+    ) -> None:
         """Wait for the job in the worker, or defer while it has not reached a target or failure status (a
         resumption comes back here through the same steps, and must not defer again)."""
         wait = self._job_wait(job_id, targets, failures)
         status = self.hook.get_job(job_id, namespace=self.namespace, workspace=self.workspace).status
-        if self.deferrable and status not in (*targets, *failures, *_NOT_RUNNING):
+        if deferrable and status not in (*targets, *failures, *_NOT_RUNNING):
             wait.defer(context, method_name="execute_resume")
         wait.in_worker(context)
 

@@ -42,11 +42,34 @@ def deployment_with(emulator: VVPEmulator, namespace: str, *, sql: str = OLD_SQL
             },
         }
     )
+    # What it runs, as the service's jobs tell it: what a retry before Airflow 3.3 rolls back to.
+    ran = emulator.state.deployment(VVP_WORKSPACE, namespace, deployment_id)
     emulator.add_job(
-        {"jobId": uuid.uuid4().hex, "deploymentId": deployment_id, "startTime": 1_700_000_060_000},
+        {
+            "jobId": uuid.uuid4().hex,
+            "deploymentId": deployment_id,
+            "startTime": 1_700_000_060_000,
+            **{key: ran[key] for key in ("artifact", "streamingResourceSetting", "engineVersion")},
+        },
         timeline=[["RUNNING", None]],
     )
     return deployment_id
+
+
+@pytest.fixture(params=["store", "no_store"])
+def task_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """With the task state store (Airflow 3.3+), and without it, as before Airflow 3.3."""
+    if request.param == "no_store":
+        from airflow_provider_flink_vvp.tasks import TaskState
+
+        keep = TaskState.__init__
+
+        def without_store(self: TaskState, *args: Any, **kwargs: Any) -> None:
+            keep(self, *args, **kwargs)
+            self._store = None
+
+        monkeypatch.setattr(TaskState, "__init__", without_store)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -128,6 +151,7 @@ def test_a_new_version_that_crash_loops_is_rolled_back_from_the_same_savepoint_a
     vvp_emulator: VVPEmulator,
     deployment: str,
     after_start: Any,
+    task_state: str,
 ) -> None:
     before = spec(deployment)
     started: list[str] = []
@@ -169,6 +193,7 @@ def test_a_retry_after_a_crash_between_the_stop_and_the_start_stops_once_and_sta
     vvp_emulator: VVPEmulator,
     deployment: str,
     monkeypatch: pytest.MonkeyPatch,
+    task_state: str,
 ) -> None:
     # The first try's first look at the stopped job after the stop gets no answer: the try fails there.
     fail_after(monkeypatch, vvp_emulator, "StopJob", then="GetJob", failures=1)
@@ -183,6 +208,24 @@ def test_a_retry_after_a_crash_between_the_stop_and_the_start_stops_once_and_sta
     assert new.raw["restoreStrategy"]["savepointId"] == savepoint.savepoint_id
     assert counts.since() == expected_requests(strategy)
     assert result.xcom("upgrade") == new.job_id
+
+
+@every_way
+def test_a_savepoint_that_fails_fails_the_task_before_the_deployment_is_touched(
+    strategy: str, mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, task_state: str
+) -> None:
+    before = spec(deployment)
+    vvp_emulator.state.fail_savepoints(deployment, reason="CheckpointExpired", message="took longer than 10 min")
+    counts = Counts(vvp_emulator)
+
+    result = run_dag(f"flink_vvp_upgrade_{strategy}_{mode}")
+
+    assert result.task_state("upgrade") == "failed"
+    [savepoint] = FlinkVVPHook().list_savepoints(deployment)
+    assert f"Savepoint {savepoint.savepoint_id} of deployment {deployment} FAILED: CheckpointExpired" in result.output
+    assert spec(deployment) == before
+    assert counts.since()["UpdateDeployment"] == counts.since()["StartJobWithParams"] == 0
+    assert len(FlinkVVPHook().list_jobs(deployment)) == 1
 
 
 @pytest.mark.parametrize("mode", WAIT_MODES)
@@ -201,3 +244,27 @@ def test_an_upgrade_that_changes_nothing_does_nothing_and_says_so(
     assert FlinkVVPHook().list_savepoints(deployment) == []
     assert [(job.job_id, job.status) for job in FlinkVVPHook().list_jobs(deployment)] == [(running.job_id, "RUNNING")]
     assert result.xcom("upgrade") is None
+
+
+def test_the_example_dag_upgrades_the_deployment_named_in_its_params(
+    run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow import settings
+
+    from airflow_provider_flink_vvp.operators.upgrade import FlinkVVPUpgradeJobOperator
+
+    def task_policy(task: object) -> None:  # poll fast and watch briefly, as a cluster policy would
+        if isinstance(task, FlinkVVPUpgradeJobOperator):
+            task.poll_interval, task.stable_for = 0.2, 1.0
+
+    monkeypatch.setattr(settings, "task_policy", task_policy)
+
+    result = run_dag("example_flink_vvp_upgrade", deployment_name="orders", sql=NEW_SQL)
+
+    assert result.state == "success", result.output
+    [savepoint] = FlinkVVPHook().list_savepoints(deployment)
+    _, new = jobs_oldest_first(deployment)
+    assert new.raw["artifact"]["sqlArtifact"]["sqlScript"] == NEW_SQL and new.status == "RUNNING"
+    assert (
+        result.xcom("record") == new.job_id and result.xcom("weekly_upgrade", "savepoint_id") == savepoint.savepoint_id
+    )
