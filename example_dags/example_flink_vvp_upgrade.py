@@ -31,6 +31,7 @@ with DAG(
     },
     tags=["example", "flink"],
 ):
+    # [START howto_operator_flink_vvp_upgrade_job]
     upgrade = FlinkVVPUpgradeJobOperator(
         task_id="weekly_upgrade",
         deployment_name="{{ params.deployment_name }}",
@@ -47,6 +48,7 @@ with DAG(
         retries=2,
         retry_delay=timedelta(minutes=2),
     )
+    # [END howto_operator_flink_vvp_upgrade_job]
 
     @task
     def record(job_id: str, savepoint_id: str) -> str:
