@@ -3,7 +3,7 @@
 The task composes the provider's steps: a savepoint (:mod:`.operators.savepoint`), an update of the deployment
 (:mod:`.operators.deployment`) and a start from that savepoint (:mod:`.operators.vvp`). Each step is written to
 the task state store before it is taken, so a retry (or a resumption from a deferral) resumes where the last try
-stopped: :meth:`FlinkVVPUpgradeJobOperator._where_the_last_try_stopped` is the one place that works it out.
+stopped: ``FlinkVVPUpgradeJobOperator._where_the_last_try_stopped`` is the one place that works it out.
 """
 
 from __future__ import annotations
