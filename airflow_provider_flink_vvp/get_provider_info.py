@@ -31,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_flink_vvp.operators.vvp",
                     "airflow_provider_flink_vvp.operators.savepoint",
                     "airflow_provider_flink_vvp.operators.deployment",
+                    "airflow_provider_flink_vvp.operators.upgrade",
                 ],
             },
         ],

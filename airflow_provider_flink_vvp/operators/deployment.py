@@ -119,7 +119,7 @@ class FlinkVVPUpdateDeploymentOperator(FlinkVVPBaseOperator):
         "spec",
     )
     operator_extra_links = (FlinkVVPDeploymentLink(),)
-    _state_keys = (PREVIOUS_SPEC_STATE_KEY,)
+    _state_keys: tuple[str, ...] = (PREVIOUS_SPEC_STATE_KEY,)
 
     def __init__(
         self,

@@ -1,0 +1,496 @@
+"""Upgrade a running streaming job of Realtime Compute for Apache Flink (VVP) in one task, with rollback.
+
+The task composes the provider's steps: a savepoint (:mod:`.operators.savepoint`), an update of the deployment
+(:mod:`.operators.deployment`) and a start from that savepoint (:mod:`.operators.vvp`). Each step is written to
+the task state store before it is taken, so a retry (or a resumption from a deferral) resumes where the last try
+stopped: ``FlinkVVPUpgradeJobOperator._where_the_last_try_stopped`` is the one place that works it out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.providers.common.compat.sdk import AirflowException, conf
+
+from airflow_provider_flink_vvp.operators.deployment import (
+    PREVIOUS_SPEC_XCOM_KEY,
+    FlinkVVPUpdateDeploymentOperator,
+    UpdatePlan,
+    apply_update,
+    plan_update,
+)
+from airflow_provider_flink_vvp.operators.savepoint import SavepointWait, take_savepoint
+from airflow_provider_flink_vvp.operators.vvp import DEPLOYMENT_ID_XCOM_KEY, _active_job, _choice, _find_deployment
+from airflow_provider_flink_vvp.savepoints import USER_REQUEST, created_since, taken_back_savepoint
+from airflow_provider_flink_vvp.tasks import JobWait, TaskState, seconds
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_flink_vvp.api.models import Job, Savepoint
+
+#: ``savepoint_strategy`` values of :class:`FlinkVVPUpgradeJobOperator`.
+SAVEPOINT_STRATEGIES = ("stop_with_savepoint", "savepoint_then_stop")
+#: The XCom holding the ID of the savepoint the upgrade (and a rollback) started from.
+SAVEPOINT_ID_XCOM_KEY = "savepoint_id"
+#: The XCom holding the ID of the job the upgrade started with the new spec.
+JOB_ID_XCOM_KEY = "job_id"
+#: The task state store key of the upgrade's progress: one entry, added to step by step.
+UPGRADE_STATE_KEY = "flink_vvp_upgrade"
+#: The task state store key of the savepoint taken by ``savepoint_strategy="savepoint_then_stop"``.
+UPGRADE_SAVEPOINT_STATE_KEY = "flink_vvp_upgrade_savepoint"
+#: The origin of the savepoint a stop with savepoint takes.
+STOP_WITH_SAVEPOINT = "STOP_WITH_SAVEPOINT"
+#: The parts of a spec a job carries as it ran them: what a retry without a task state store reads the
+#: previous spec from, once the deployment holds the new one.
+JOB_SPEC_FIELDS = ("artifact", "flinkConf", "streamingResourceSetting", "batchResourceSetting", "engineVersion")
+_ENDED = ("CANCELLED", "FINISHED")
+_NOT_RUNNING = ("FAILED", "CANCELLED", "FINISHED")
+_DAY = 24 * 60 * 60.0
+
+
+@dataclass(frozen=True)
+class UpgradeProgress:
+    """How far earlier tries of an upgrade got.
+
+    :param savepoint: the upgrade's savepoint (taken, or being taken); None: no stop yet.
+    :param previous_spec: the deployment's spec before the update; None: not read yet.
+    :param updated: whether the deployment was updated.
+    :param new_job: the job started from the savepoint with the new spec.
+    :param failure: why the new version did not become stable; set, the rollback has begun.
+    :param restored: whether the rollback put the previous spec back.
+    :param rollback_job: the job started from the savepoint with the previous spec.
+    """
+
+    savepoint: Savepoint | None = None
+    previous_spec: Mapping[str, Any] | None = None
+    updated: bool = False
+    new_job: Job | None = None
+    failure: str | None = None
+    restored: bool = False
+    rollback_job: Job | None = None
+
+
+def flink_restarts(job: Job) -> int | None:
+    """``status.running.observedFlinkJobRestarts`` of a RUNNING job; None when the job does not say."""
+    running = (job.raw.get("status") or {}).get("running") or {}
+    restarts = running.get("observedFlinkJobRestarts")
+    return int(restarts) if isinstance(restarts, int | float) and not isinstance(restarts, bool) else None
+
+
+class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
+    """Upgrade a deployment's running streaming job: savepoint and stop, update, start from the savepoint, and
+    roll back when the new version does not run.
+
+    The steps: (1) stop the deployment's RUNNING job with a savepoint (``savepoint_strategy="stop_with_savepoint"``),
+    or take a savepoint, wait until it is COMPLETED, then stop the job (``"savepoint_then_stop"``); (2) update the
+    deployment with the changes (the parameters of :class:`~.operators.deployment.FlinkVVPUpdateDeploymentOperator`;
+    the diff is logged); (3) start a job ``FROM_SAVEPOINT`` with that savepoint; (4) wait until it is RUNNING and
+    then stable: RUNNING for ``stable_for`` seconds without its ``observedFlinkJobRestarts`` growing. When it does
+    not get there (it fails, restarts, or ``timeout`` runs out first) and ``rollback`` is on: (5) stop it, restore
+    the previous spec, start again from the same savepoint, wait until RUNNING, and fail the task (without
+    retries) saying why the new version failed and that it was rolled back from which savepoint. An upgrade that
+    changes nothing does nothing and says so; ``dry_run`` only logs the diff.
+
+    Every step is written to the task state store before it is taken: a retry (or a resumption) resumes where the
+    last try stopped and never stops with a savepoint twice, updates twice or starts two jobs for one step. Before
+    Airflow 3.3 (no store), a retry reads where the last try stopped from the deployment: the newest savepoint of
+    the strategy's origin since the DAG run began, whether the deployment holds the new spec already, and the jobs
+    started since that savepoint (the first the new version's, a second the rollback's).
+
+    Deferred (``deferrable``), the waits for the savepoint, for the stopped job to end and for the new job to run
+    are the triggerer's, and so are the rollback's; the ``stable_for`` wait after the new job runs stays in the
+    worker, and before Airflow 3.3 the rollback's waits too (nothing would keep why the new version failed across
+    a deferral). A savepoint that ends FAILED fails the try before the deployment is touched; its retry takes a
+    new savepoint.
+
+    Pushes ``savepoint_id``, ``previous_spec`` (the spec before the update), ``job_id`` (the new job, also
+    ``return_value``), ``deployment_id``, ``deployment_url`` and ``spec_diff``.
+
+    :param savepoint_strategy: ``"stop_with_savepoint"`` or ``"savepoint_then_stop"``.
+    :param allow_non_restored_state: start even when part of the savepoint's state maps to no operator of the
+        new job graph.
+    :param stable_for: seconds (or a timedelta) the new job must run without a restart to count as upgraded.
+    :param rollback: restore the previous spec and start it from the savepoint when the new version fails; off,
+        the task fails and leaves the deployment as the new version left it.
+    :param deferrable: wait in the triggerer instead of a worker slot (see above).
+    :param poll_interval: seconds (or a timedelta) between looks.
+    :param timeout: seconds (or a timedelta) each wait may last (the savepoint, the stop, the new job's start and
+        stability, the rollback's start).
+
+    The other parameters are :class:`~.operators.deployment.FlinkVVPUpdateDeploymentOperator`'s.
+    """
+
+    _result_key = "job_id"
+    _failure_is_retryable = True
+    _state_keys: tuple[str, ...] = (UPGRADE_STATE_KEY, UPGRADE_SAVEPOINT_STATE_KEY)
+
+    def __init__(
+        self,
+        *,
+        savepoint_strategy: str = "stop_with_savepoint",
+        allow_non_restored_state: bool | None = None,
+        stable_for: float | timedelta = 60.0,
+        rollback: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | timedelta = 5.0,
+        timeout: float | timedelta = _DAY,
+        fetch_diagnostics: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.savepoint_strategy = _choice("savepoint_strategy", savepoint_strategy, SAVEPOINT_STRATEGIES)
+        self.allow_non_restored_state = allow_non_restored_state
+        self.stable_for = seconds("stable_for", stable_for)
+        self.rollback = rollback
+        self.deferrable = deferrable
+        self.poll_interval = seconds("poll_interval", poll_interval)
+        self.timeout = seconds("timeout", timeout)
+        self.fetch_diagnostics = fetch_diagnostics
+
+    def execute(self, context: Context) -> str | None:  # type: ignore[override]  # None: nothing was upgraded
+        return self._upgrade(context, resumed=False)
+
+    def execute_resume(self, context: Context, event: dict[str, Any]) -> str | None:
+        """Resume after a deferred wait: look again at where the upgrade stands and go on from there.
+
+        :param event: the trigger's payload; a timeout or an error ends the try, any other outcome is read back
+            from the service itself.
+        """
+        if self._resumed_with_an_earlier_try_event(context, event):
+            return self._upgrade(context, resumed=False)
+        if event["status"] not in ("success", "failure"):
+            self._resume(context, event)  # raises
+        if event["status"] == "failure" and "savepoint_id" in event:
+            # The savepoint FAILED: the try ends here, as in the worker; its retry takes a new savepoint.
+            raise AirflowException(f"{event['message']}. Console: {self._publish_url(context, event['deployment_id'])}")
+        return self._upgrade(context, resumed=True)
+
+    def _upgrade(self, context: Context, *, resumed: bool) -> str | None:
+        changes = self._changes()
+        try:
+            changes.check()
+        except ValueError as error:
+            self._fail(str(error))
+        with self._api_errors():
+            deployment_id = _find_deployment(self, self.deployment_name, self.deployment_id).deployment_id
+            context["ti"].xcom_push(key=DEPLOYMENT_ID_XCOM_KEY, value=deployment_id)
+            url = self._publish_url(context, deployment_id)
+            progress = self._where_the_last_try_stopped(context, deployment_id, resumed=resumed)
+            if progress.failure is not None:
+                return self._roll_back(context, deployment_id, progress, progress.failure)
+            savepoint = progress.savepoint
+            if savepoint is None:
+                try:
+                    plan = plan_update(self, deployment_id, changes)
+                except ValueError as error:
+                    self._fail(str(error))
+                context["ti"].xcom_push(key=PREVIOUS_SPEC_XCOM_KEY, value=plan.previous)
+                if not plan.changes:
+                    self.log.info(
+                        "Deployment %s already has this spec: nothing to upgrade, its job left as it is. Console: %s",
+                        deployment_id,
+                        url,
+                    )
+                    return self._succeeded(context, None)
+                diff = "\n".join(f"    {line}" for line in plan.diff_lines)
+                if self.only_log_changes:
+                    self.log.info("Dry run: an upgrade of deployment %s would change:\n%s", deployment_id, diff)
+                    return None
+                self.log.info("Upgrading deployment %s:\n%s", deployment_id, diff)
+                savepoint = self._take_savepoint(context, deployment_id)
+            self._wait_for_savepoint_and_stop(context, savepoint)
+            context["ti"].xcom_push(key=SAVEPOINT_ID_XCOM_KEY, value=savepoint.savepoint_id)
+            previous = self._update(context, deployment_id, progress)
+            job = progress.new_job or self._start_once(context, "start", deployment_id, savepoint.savepoint_id)
+            self._push_result(context, job.job_id)
+            context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job.job_id)
+            failure = self._unstable(context, job)
+            if failure is None:
+                self.log.info(
+                    "Upgraded deployment %s: job %s runs the new spec from savepoint %s. Console: %s",
+                    deployment_id,
+                    job.job_id,
+                    savepoint.savepoint_id,
+                    url,
+                )
+                return self._succeeded(context, job.job_id)
+            if not self.rollback:
+                self._fail(
+                    f"The new version of deployment {deployment_id} failed: {failure} (rollback=False). Console: {url}"
+                )
+            self._record(context, failure=failure)
+            return self._roll_back(
+                context,
+                deployment_id,
+                UpgradeProgress(savepoint=savepoint, previous_spec=previous, updated=True, new_job=job),
+                failure,
+            )
+
+    def _where_the_last_try_stopped(self, context: Context, deployment_id: str, *, resumed: bool) -> UpgradeProgress:
+        """How far the earlier tries (or this try, before it deferred) got: from the task state store, else, before
+        Airflow 3.3, from the deployment's savepoints, spec and jobs."""
+        state = TaskState(self, context)
+        hook, where = self.hook, {"namespace": self.namespace, "workspace": self.workspace}
+        if not state.available:
+            if not (resumed or state.is_retry):
+                return UpgradeProgress()
+            return self._read_from_the_deployment(context, deployment_id)
+        stored = state.get(UPGRADE_STATE_KEY) or {}
+        savepoint = None
+        if "savepoint_id" in stored:
+            savepoint = hook.get_savepoint(str(stored["savepoint_id"]), **where)
+            if savepoint.state == "FAILED" and not resumed:
+                savepoint = None  # an earlier try failed on it: this retry takes a new savepoint
+        elif "stop" in stored:
+            stop = stored["stop"]
+            savepoint = created_since(hook.list_savepoints(deployment_id, **where), set(stop["savepoints_before"]))
+            if savepoint is not None:
+                self._record(context, savepoint_id=savepoint.savepoint_id)
+            elif not hook.get_job(str(stop["job_id"]), **where).is_active:
+                self._fail(
+                    f"Job {stop['job_id']} of deployment {deployment_id} was stopped with a savepoint by an earlier "
+                    "try, but no savepoint of that stop exists: start the deployment again from its latest state"
+                )
+        return UpgradeProgress(
+            savepoint=savepoint,
+            previous_spec=stored.get("previous_spec"),
+            updated=bool(stored.get("updated")),
+            new_job=self._started_by_earlier_tries(context, "start", deployment_id),
+            failure=stored.get("failure"),
+            restored=bool(stored.get("restored")),
+            rollback_job=self._started_by_earlier_tries(context, "rollback_start", deployment_id),
+        )
+
+    def _read_from_the_deployment(self, context: Context, deployment_id: str) -> UpgradeProgress:
+        """Before Airflow 3.3: the upgrade's savepoint, whether the deployment holds the new spec, and the jobs
+        started from that savepoint (the first the new version's, a second the rollback's)."""
+        hook, where = self.hook, {"namespace": self.namespace, "workspace": self.workspace}
+        run_started = context["dag_run"].start_date
+        if run_started is None:
+            return UpgradeProgress()
+        savepoint = taken_back_savepoint(
+            hook.list_savepoints(deployment_id, **where), since=run_started, origins=(self._savepoint_origin,)
+        )
+        if savepoint is None or savepoint.created_at is None:
+            return UpgradeProgress()
+        plan = plan_update(self, deployment_id, self._changes())
+        updated = not plan.changes
+        previous = plan.previous
+        if updated and savepoint.job_id:
+            # The deployment holds the new spec: the previous one is what the stopped job ran.
+            ran = hook.get_job(savepoint.job_id, **where).raw
+            previous = {**previous, **{key: ran[key] for key in JOB_SPEC_FIELDS if ran.get(key) is not None}}
+        since = savepoint.created_at
+        started = sorted(
+            (job for job in hook.list_jobs(deployment_id, **where) if job.start_time and job.start_time >= since),
+            key=lambda job: job.start_time or since,
+        )
+        new_job = started[0] if started else None
+        rolled_back = len(started) > 1 or (new_job is not None and not updated)
+        failure = None
+        if rolled_back and new_job is not None:
+            failure = f"job {new_job.job_id} of the new version, which an earlier try started, did not become stable"
+        return UpgradeProgress(
+            savepoint=savepoint,
+            previous_spec=previous,
+            updated=updated,
+            new_job=new_job,
+            failure=failure,
+            restored=rolled_back and not updated,
+            rollback_job=started[1] if len(started) > 1 else None,
+        )
+
+    @property
+    def _savepoint_origin(self) -> str:
+        return STOP_WITH_SAVEPOINT if self.savepoint_strategy == "stop_with_savepoint" else USER_REQUEST
+
+    def _take_savepoint(self, context: Context, deployment_id: str) -> Savepoint:
+        """Step 1: stop the running job with a savepoint, or take a savepoint (stopped once it is COMPLETED)."""
+        hook, where = self.hook, {"namespace": self.namespace, "workspace": self.workspace}
+        running = _active_job(self, deployment_id)
+        if running is None:
+            self._fail(
+                f"Deployment {deployment_id} has no STARTING or RUNNING job to upgrade: start it first, or change "
+                "it with FlinkVVPUpdateDeploymentOperator"
+            )
+        if self.savepoint_strategy == "savepoint_then_stop":
+            savepoint = take_savepoint(self, context, deployment_id, state_key=UPGRADE_SAVEPOINT_STATE_KEY)
+            self._record(context, savepoint_id=savepoint.savepoint_id)
+            return savepoint
+        before = [savepoint.savepoint_id for savepoint in hook.list_savepoints(deployment_id, **where)]
+        # Kept before the stop is sent: a retry finds the stop's savepoint by it, and never stops a second time.
+        self._record(context, stop={"job_id": running.job_id, "savepoints_before": before})
+        hook.stop_job(running.job_id, stop_strategy=STOP_WITH_SAVEPOINT, **where)
+        self.log.info("Stopping job %s of deployment %s with a savepoint", running.job_id, deployment_id)
+        deadline = time.monotonic() + self.timeout
+        while (stopped := created_since(hook.list_savepoints(deployment_id, **where), set(before))) is None:
+            if time.monotonic() >= deadline:
+                self._fail(
+                    f"Job {running.job_id} was stopped with a savepoint, but no savepoint appeared", timed_out=True
+                )
+            time.sleep(self.poll_interval)
+        self._record(context, savepoint_id=stopped.savepoint_id)
+        self.log.info("Savepoint %s of the stop of job %s", stopped.savepoint_id, running.job_id)
+        return stopped
+
+    def _wait_for_savepoint_and_stop(self, context: Context, savepoint: Savepoint) -> None:
+        """Wait until the savepoint is COMPLETED (a FAILED one fails the try) and the job it is of has ended."""
+        wait = SavepointWait(self, savepoint.savepoint_id, savepoint.deployment_id, self.poll_interval, self.timeout)
+        if self.deferrable and not savepoint.is_terminal:
+            wait.defer(context, method_name="execute_resume")
+        wait.in_worker(context)
+        if savepoint.job_id is None:
+            return
+        job = self.hook.get_job(savepoint.job_id, namespace=self.namespace, workspace=self.workspace)
+        if job.is_active and self.savepoint_strategy == "savepoint_then_stop" and job.status != "CANCELLING":
+            self.hook.stop_job(job.job_id, stop_strategy="NONE", namespace=self.namespace, workspace=self.workspace)
+            self.log.info("Stopping job %s of deployment %s", job.job_id, job.deployment_id)
+        if not job.is_terminal:
+            self._wait_for(context, job.job_id, _ENDED, ("FAILED",), deferrable=self.deferrable)
+
+    def _update(self, context: Context, deployment_id: str, progress: UpgradeProgress) -> Mapping[str, Any]:
+        """Step 2: update the deployment, unless an earlier try did; the spec before the update."""
+        previous = progress.previous_spec
+        if not progress.updated:
+            try:
+                plan = plan_update(self, deployment_id, self._changes(), previous=previous)
+            except ValueError as error:
+                self._fail(str(error))
+            previous = plan.previous
+            # Kept before the update: a retry rolls back to the spec as it was, not as this try left it.
+            self._record(context, previous_spec=previous)
+            if plan.changes:
+                apply_update(self, plan)
+                self.log.info("Updated deployment %s", deployment_id)
+            self._record(context, updated=True)
+        assert previous is not None  # read before the update, by this try or an earlier one
+        context["ti"].xcom_push(key=PREVIOUS_SPEC_XCOM_KEY, value=previous)
+        return previous
+
+    def _start_once(self, context: Context, step: str, deployment_id: str, savepoint_id: str) -> Job:
+        """Start a job from the savepoint for ``step`` (``start`` or ``rollback_start``), recorded before it is sent."""
+        where = {"namespace": self.namespace, "workspace": self.workspace}
+        jobs_before = [job.job_id for job in self.hook.list_jobs(deployment_id, **where)]
+        self._record(context, **{step: {"jobs_before": jobs_before}})
+        job = self.hook.start_job(
+            deployment_id,
+            restore_strategy="FROM_SAVEPOINT",
+            savepoint_id=savepoint_id,
+            allow_non_restored_state=self.allow_non_restored_state,
+            jobs_before=jobs_before,
+            namespace=self.namespace,
+            workspace=self.workspace,
+        )
+        self._record(context, **{step: {"job_id": job.job_id}})
+        self.log.info("Started job %s of deployment %s from savepoint %s", job.job_id, deployment_id, savepoint_id)
+        return job
+
+    def _started_by_earlier_tries(self, context: Context, step: str, deployment_id: str) -> Job | None:
+        stored = (TaskState(self, context).get(UPGRADE_STATE_KEY) or {}).get(step)
+        if stored is None:
+            return None
+        where = {"namespace": self.namespace, "workspace": self.workspace}
+        if "job_id" in stored:
+            return self.hook.get_job(str(stored["job_id"]), **where)
+        before = set(stored["jobs_before"])
+        return next((job for job in self.hook.list_jobs(deployment_id, **where) if job.job_id not in before), None)
+
+    def _unstable(self, context: Context, job: Job) -> str | None:
+        """Step 4: wait until the job is RUNNING, then ``stable_for`` seconds more without a restart; None when it
+        was, else why not. Deferred, the wait for RUNNING is the triggerer's."""
+        if self.deferrable and job.status not in ("RUNNING", *_NOT_RUNNING):
+            self._job_wait(job.job_id, ("RUNNING",), _NOT_RUNNING).defer(context, method_name="execute_resume")
+        where = {"namespace": self.namespace, "workspace": self.workspace}
+        deadline = time.monotonic() + self.timeout
+        running_since: float | None = None
+        restarts: int | None = None
+        while True:
+            job = self.hook.get_job(job.job_id, **where)
+            if job.status in _NOT_RUNNING:
+                failure = job.failure
+                why = (
+                    f": {failure.reason or 'no reason given'}: {failure.message or 'no message given'}"
+                    if failure
+                    else ""
+                )
+                return f"job {job.job_id} ended {job.status}{why}"
+            now = time.monotonic()
+            if job.status == "RUNNING":
+                seen = flink_restarts(job)
+                if running_since is None:
+                    running_since, restarts = now, seen
+                    self.log.info("Job %s is RUNNING: watching it for %g s", job.job_id, self.stable_for)
+                elif seen is not None and restarts is not None and seen > restarts:
+                    return (
+                        f"job {job.job_id} restarted {seen - restarts} time(s) within {self.stable_for:g} s of running"
+                    )
+                if now - running_since >= self.stable_for:
+                    return None
+            if now >= deadline:
+                return f"job {job.job_id} was not RUNNING and stable within {self.timeout:g} s (last seen {job.status})"
+            time.sleep(self.poll_interval)
+
+    def _roll_back(self, context: Context, deployment_id: str, progress: UpgradeProgress, failure: str) -> NoReturn:
+        """Step 5: stop the new job, restore the previous spec, start it from the same savepoint, then fail."""
+        savepoint, previous = progress.savepoint, progress.previous_spec
+        if savepoint is None or previous is None:
+            self._fail(
+                f"The new version of deployment {deployment_id} failed ({failure}), and what to roll back to "
+                "is unknown: roll back by hand"
+            )
+        where = {"namespace": self.namespace, "workspace": self.workspace}
+        # Before Airflow 3.3 nothing would keep why the new version failed across a deferral: the rollback's
+        # waits (a stop, a start) stay in the worker there.
+        deferrable = self.deferrable and TaskState(self, context).available
+        self.log.warning(
+            "The new version of deployment %s failed: %s. Rolling back to the previous spec from savepoint %s",
+            deployment_id,
+            failure,
+            savepoint.savepoint_id,
+        )
+        job = progress.new_job
+        if job is not None and progress.rollback_job is None:
+            job = self.hook.get_job(job.job_id, **where)
+            if job.is_active and job.status != "CANCELLING":
+                self.hook.stop_job(job.job_id, stop_strategy="NONE", **where)
+            if not job.is_terminal:
+                self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), (), deferrable=deferrable)
+        if not progress.restored:
+            apply_update(self, UpdatePlan(deployment_id, dict(previous), dict(previous), []))
+            self._record(context, restored=True)
+        rollback = progress.rollback_job or self._start_once(
+            context, "rollback_start", deployment_id, savepoint.savepoint_id
+        )
+        context["ti"].xcom_push(key=SAVEPOINT_ID_XCOM_KEY, value=savepoint.savepoint_id)
+        context["ti"].xcom_push(key=PREVIOUS_SPEC_XCOM_KEY, value=previous)
+        self._wait_for(context, rollback.job_id, ("RUNNING",), _NOT_RUNNING, deferrable=deferrable)
+        self._fail(
+            f"Upgrade of deployment {deployment_id} failed: {failure}. Rolled back to the previous spec from "
+            f"savepoint {savepoint.savepoint_id}: job {rollback.job_id} is RUNNING. "
+            f"Console: {self._publish_url(context, deployment_id)}"
+        )
+
+    def _wait_for(
+        self, context: Context, job_id: str, targets: Sequence[str], failures: Sequence[str], *, deferrable: bool
+    ) -> None:
+        """Wait for the job in the worker, or defer while it has not reached a target or failure status (a
+        resumption comes back here through the same steps, and must not defer again)."""
+        wait = self._job_wait(job_id, targets, failures)
+        status = self.hook.get_job(job_id, namespace=self.namespace, workspace=self.workspace).status
+        if deferrable and status not in (*targets, *failures, *_NOT_RUNNING):
+            wait.defer(context, method_name="execute_resume")
+        wait.in_worker(context)
+
+    def _job_wait(self, job_id: str, targets: Sequence[str], failures: Sequence[str]) -> JobWait:
+        return JobWait(self, job_id, targets, failures, self.poll_interval, self.timeout)
+
+    def _record(self, context: Context, **steps: Any) -> None:
+        """Add ``steps`` to the upgrade's entry in the task state store (Airflow 3.3+)."""
+        state = TaskState(self, context)
+        stored = {key: value for key, value in (state.get(UPGRADE_STATE_KEY) or {}).items() if key != "series"}
+        state.set(UPGRADE_STATE_KEY, {**stored, **steps})
