@@ -30,7 +30,6 @@ PACKAGE = "airflow_provider_flink_vvp"
 DISTRIBUTION = "airflow-provider-flink-vvp"
 HOOK = f"{PACKAGE}.hooks.vvp.FlinkVVPHook"
 LINK = f"{PACKAGE}.links.vvp.FlinkVVPDeploymentLink"
-TRIGGERS_MODULE = f"{PACKAGE}.triggers.vvp"
 #: What the sdist holds besides the package and the egg-info setuptools writes: what builds the wheel, the
 #: licence, the notice and the changelog; no tests (the suite needs the whole repository).
 SDIST_FILES = {
@@ -55,8 +54,15 @@ def package_files() -> set[str]:
     }
 
 
-def trigger_classes_in_source() -> set[str]:
-    tree = ast.parse((ROOT / PACKAGE / "triggers" / "vvp.py").read_text(encoding="utf-8"))
+def trigger_modules() -> list[str]:
+    """The trigger modules the provider info registers."""
+    from airflow_provider_flink_vvp.get_provider_info import get_provider_info
+
+    return [module for entry in get_provider_info()["triggers"] for module in entry["python-modules"]]
+
+
+def trigger_classes_in_source(module: str) -> set[str]:
+    tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
     return {node.name for node in tree.body if isinstance(node, ast.ClassDef) and not node.name.startswith("_")}
 
 
@@ -154,17 +160,17 @@ def _listed(entries: list[dict[str, str]], expected: dict[str, str], what: str) 
     return f"no {what} entry with {expected} among {len(entries)}: {entries}"
 
 
-def _trigger_classes(venv: WheelVenv, triggers: list[dict[str, str]]) -> str | None:
-    problem = _listed(triggers, {"package_name": DISTRIBUTION, "class": TRIGGERS_MODULE}, "providers triggers")
+def _trigger_classes(venv: WheelVenv, triggers: list[dict[str, str]], module: str) -> str | None:
+    problem = _listed(triggers, {"package_name": DISTRIBUTION, "class": module}, "providers triggers")
     if problem:
         return problem
     installed = venv.python(
         "import inspect, json; from airflow.triggers.base import BaseTrigger; "
-        f"import {TRIGGERS_MODULE} as module; "
+        f"import {module} as module; "
         "print(json.dumps(sorted(name for name, value in vars(module).items() if not name.startswith('_') "
         "and inspect.isclass(value) and issubclass(value, BaseTrigger) and value.__module__ == module.__name__)))"
     )
-    return _difference(set(json.loads(installed)), trigger_classes_in_source())
+    return _difference(set(json.loads(installed)), trigger_classes_in_source(module))
 
 
 def main() -> int:
@@ -204,10 +210,12 @@ def main() -> int:
             "airflow providers links: FlinkVVPDeploymentLink",
             lambda: _listed(venv.providers("links"), {"extra_link_class_name": LINK}, "links"),
         )
-        checks.check(
-            f"airflow providers triggers: {TRIGGERS_MODULE} with {', '.join(sorted(trigger_classes_in_source()))}",
-            lambda: _trigger_classes(venv, venv.providers("triggers")),
-        )
+        listed_triggers = venv.providers("triggers")
+        for module in trigger_modules():
+            checks.check(
+                f"airflow providers triggers: {module} with {', '.join(sorted(trigger_classes_in_source(module)))}",
+                lambda module=module: _trigger_classes(venv, listed_triggers, module),
+            )
     print(f"{'FAIL' if checks.failed else 'PASS'}: make dist ({checks.failed} failed)")
     return 1 if checks.failed else 0
 
