@@ -81,7 +81,7 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(abc|argparse|asyncio|collections|concurrent|contextlib|dataclasses|datetime|email|enum|http|io|json|"
-        r"logging|pathlib|random|re|socket|socketserver|ssl|threading|types|typing|collections\.abc)\..+",
+        r"logging|pathlib|random|re|socket|socketserver|ssl|threading|types|typing|urllib|collections\.abc)\..+",
     ),
     # The modules' type variables, which autodoc does not document.
     (r"py:.*", r"airflow_provider_flink_vvp\.(.+\.)?T"),

@@ -306,8 +306,8 @@ class VVPApplication:
     """Answers requests from an :class:`~.testing.state.EmulatorState`, after faults and the signature check.
 
     Every request is counted under its ``x-acs-action`` header ("" when absent), and by the second of
-    the state's clock it arrived in. With ``admin``, unsigned requests under :data:`ADMIN_PREFIX` drive
-    the emulator from another process (see :func:`_admin`); they meet no fault and are not counted.
+    the state's clock it arrived in. With ``admin``, unsigned requests under ``ADMIN_PREFIX`` drive
+    the emulator from another process (see ``_admin``); they meet no fault and are not counted.
     """
 
     def __init__(self, state: EmulatorState, faults: FaultInjector | None = None, *, admin: bool = False) -> None:

@@ -10,7 +10,7 @@ _SHUTDOWN_POLL_SECONDS = 0.02
 
 
 class ServingThread:
-    """``server`` served from a daemon thread named ``name``, from construction until :meth:`stop`."""
+    """``server`` served from a daemon thread named ``name``, from construction until :meth:`~.ServingThread.stop`."""
 
     def __init__(self, server: socketserver.BaseServer, name: str) -> None:
         self.server = server
