@@ -25,6 +25,7 @@ NAMESPACE = "default-namespace"
 DEPLOYMENT_NAME = "clickstream"
 DEPLOYMENT_ID = "00000000-0000-0000-0000-000000000000"
 
+# [START howto_trigger_flink_vvp_job_status_event]
 clickstream_failed = flink_vvp_asset(
     workspace=WORKSPACE,
     namespace=NAMESPACE,
@@ -42,6 +43,7 @@ clickstream_failed = flink_vvp_asset(
         )
     ],
 )
+# [END howto_trigger_flink_vvp_job_status_event]
 
 with DAG(
     dag_id="example_flink_vvp_on_failure",

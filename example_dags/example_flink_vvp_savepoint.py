@@ -24,6 +24,7 @@ with DAG(
     # Waits in the triggerer until the savepoint is COMPLETED; a FAILED savepoint fails the try with its
     # reason, and the retry takes a new one. A retry never takes a second savepoint while the first is
     # still being taken: it waits on that one.
+    # [START howto_operator_flink_vvp_create_savepoint]
     savepoint = FlinkVVPCreateSavepointOperator(
         task_id="nightly_savepoint",
         deployment_name="{{ params.deployment_name }}",
@@ -34,6 +35,7 @@ with DAG(
         retries=2,
         retry_delay=timedelta(minutes=5),
     )
+    # [END howto_operator_flink_vvp_create_savepoint]
 
     @task
     def record(savepoint_id: str, location: str) -> str:

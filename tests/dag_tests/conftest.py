@@ -247,6 +247,7 @@ _FILES_BY_PREFIX = (
     ("example_flink_vvp_streaming", "example_flink_vvp_batch.py"),
     ("example_flink_vvp_job_control", "example_flink_vvp_job_control.py"),
     ("example_flink_vvp_savepoint", "example_flink_vvp_savepoint.py"),
+    ("example_flink_vvp_scale_up", "example_flink_vvp_scale_up.py"),
     ("example_flink_vvp_on_failure", "example_flink_vvp_on_failure.py"),
     ("example_flink_vvp_upgrade", "example_flink_vvp_upgrade.py"),
     ("example_", "example_flink_vvp.py"),

@@ -118,3 +118,16 @@ def test_a_jar_change_of_a_sql_deployment_fails_the_task_saying_why(
     assert result.task_state("update") == "failed" and result.tries_of("update") == 1
     assert "its artifact is SQLSCRIPT, and an artifact's kind cannot change after creation" in result.output
     assert spec(deployment) == before
+
+
+def test_the_scale_up_example_scales_up_then_puts_the_spec_back(
+    run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str
+) -> None:
+    before = spec(deployment)
+
+    result = run_dag("example_flink_vvp_scale_up", deployment_name="orders")
+
+    assert result.state == "success"
+    assert "streamingResourceSetting.basicResourceSetting.parallelism: 2 -> 8" in result.output
+    assert "streamingResourceSetting.basicResourceSetting.parallelism: 8 -> 2" in result.output
+    assert spec(deployment) == before
