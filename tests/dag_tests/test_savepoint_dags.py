@@ -39,7 +39,7 @@ def test_a_savepoint_is_taken_waited_for_and_its_id_and_location_pushed(
         "savepoint_location": savepoint.location,
         "deployment_id": deployment_id,
     }
-    assert result.links[("savepoint", -1)] == {"Flink VVP deployment": console_url(vvp_namespace, deployment_id)}
+    assert result.deployment_link("savepoint") == console_url(vvp_namespace, deployment_id)
     assert f"Savepoint {savepoint.savepoint_id} of deployment {deployment_id} is COMPLETED at" in result.output
 
 
