@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -61,12 +62,20 @@ def test_a_valid_uri_names_its_deployment_and_is_made_canonical(
 
 @pytest.mark.parametrize(("uri", "why"), INVALID)
 def test_a_malformed_uri_is_refused_naming_it_and_what_is_wrong(uri: str, why: str) -> None:
-    with pytest.raises(ValueError, match="is not a Flink VVP deployment") as raised:
-        Asset(uri=uri)
-
-    message = str(raised.value)
-    assert why in message
-    assert "flink-vvp://<workspace>/<namespace>/<deployment_name>" in message
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            Asset(uri=uri)
+        except ValueError as error:
+            message: str | None = str(error)
+        else:
+            message = None
+    if message is None:
+        # Airflow 3.0 drops a URI's user itself, with a warning, before the handler sees the URI.
+        assert "@" in uri and any("auth info" in str(warning.message) for warning in caught)
+    else:
+        assert "is not a Flink VVP deployment" in message and why in message
+        assert "flink-vvp://<workspace>/<namespace>/<deployment_name>" in message
     with pytest.raises(ValueError, match="is not a Flink VVP deployment"):
         normalize_uri(urlsplit(uri))
     with pytest.raises(ValueError, match="is not a Flink VVP deployment"):

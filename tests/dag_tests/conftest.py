@@ -107,6 +107,8 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
             from airflow.models.dag import DAG
 
             dag = DAG.from_sdk_dag(dag)
+        if not DAG_TEST_RUNS_TASK_SDK:
+            _activate_outlet_assets(dag)
             # Its runs have no logical date unless given one (later versions give it one), so ``ds`` is undefined.
             logical_date = {"logical_date": datetime.now(UTC)}
         capfd.readouterr()
@@ -142,6 +144,27 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
             )
 
     return run
+
+
+def _activate_outlet_assets(dag: Any) -> None:
+    """Register the DAG's outlet assets as active, as the DAG processor does: the older runner of dag.test()
+    (Airflow 3.0.0 and 3.0.1) keeps the DAG in memory, and refuses a task whose outlets are not active."""
+    from airflow.models.asset import AssetActive, AssetModel
+    from airflow.sdk import Asset
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        for asset in [outlet for task in dag.tasks for outlet in task.outlets if isinstance(outlet, Asset)]:
+            found = session.scalar(select(AssetModel).where(AssetModel.name == asset.name, AssetModel.uri == asset.uri))
+            if found is None:
+                found = AssetModel.from_public(asset)
+                session.add(found)
+                session.flush()
+            active = select(AssetActive).where(AssetActive.name == asset.name, AssetActive.uri == asset.uri)
+            if session.scalar(active) is None:
+                session.add(AssetActive.for_asset(found))
+                session.flush()
 
 
 @contextmanager
