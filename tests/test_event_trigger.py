@@ -131,9 +131,13 @@ async def test_run_yields_the_failure_with_its_job_reason_and_time(
         deployment_ids=[deployment_id], namespace=vvp_namespace, workspace="ws-tests", poll_interval=0.05
     )
     stream = trigger.run()
+    listed = vvp_emulator.request_counts().get("ListJobs", 0)
     try:
         first = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.2)  # a few polls: the running job is no event
+        # Two polls begun, so the first one's answer is in: the running job is no event.
+        async with asyncio.timeout(10):
+            while vvp_emulator.request_counts().get("ListJobs", 0) < listed + 2:
+                await asyncio.sleep(0.01)
         assert not first.done()
         vvp_emulator.state.set_job_timeline(job_id, [["FAILED", None]])
         event = await asyncio.wait_for(first, timeout=10)
