@@ -15,7 +15,11 @@ from tests.conftest import (
     add_job,
     set_vvp_connection,
 )
-from tests.dag_tests.conftest import DAG_TEST_RUNS_TASK_SDK, RunDag
+from tests.dag_tests.conftest import (
+    DAG_TEST_RUNS_TASK_SDK,
+    EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK,
+    RunDag,
+)
 
 SENSOR_MODES = ("poke", "reschedule", "deferrable")
 
@@ -191,6 +195,7 @@ def test_a_trigger_that_cannot_read_its_connection_leaves_the_sensor_to_its_retr
     assert (result.task_state("wait"), result.tries_of("wait")) == ("success", 2)
 
 
+@EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK
 def test_execution_timeout_ends_deferred_sensors_that_would_wait_longer(
     run_dag: RunDag, vvp_emulator: VVPEmulator, add_deployment: AddDeployment
 ) -> None:

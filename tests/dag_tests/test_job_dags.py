@@ -15,7 +15,7 @@ from tests.conftest import (
     add_job,
     fail_after,
 )
-from tests.dag_tests.conftest import RunDag
+from tests.dag_tests.conftest import EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK, RunDag
 from tests.dag_tests.test_dags import console_url
 
 WAIT_MODES = ("poke", "deferrable")
@@ -256,6 +256,7 @@ def test_a_job_that_fails_fails_the_try_and_the_retry_starts_a_new_job(
     assert result.xcom("start") == FlinkVVPHook().list_jobs(deployment_id)[0].job_id
 
 
+@EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK
 @pytest.mark.parametrize("mode", WAIT_MODES)
 def test_execution_timeout_ends_the_wait_and_stops_the_job_the_task_started(
     mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, add_deployment: AddDeployment, after_start: AfterStart

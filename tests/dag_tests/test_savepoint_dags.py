@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from tests.conftest import AddDeployment, fail_after
-from tests.dag_tests.conftest import RunDag
+from tests.dag_tests.conftest import EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK, RunDag
 from tests.dag_tests.test_dags import console_url
 
 WAIT_MODES = ("poke", "deferrable")
@@ -124,6 +124,7 @@ def test_a_retry_after_a_timeout_waits_on_the_same_savepoint(
     assert result.xcom("savepoint") == savepoint.savepoint_id
 
 
+@EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK
 @pytest.mark.parametrize("mode", WAIT_MODES)
 def test_execution_timeout_ends_the_wait_in_both_modes(
     mode: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import select
+import selectors
 import socket
 import subprocess
 import sys
@@ -31,10 +31,14 @@ def _connect_all(address: tuple[str, int], count: int, wait: float) -> tuple[lis
         client.connect_ex(address)
         sockets.append(client)
     deadline = time.monotonic() + wait
-    pending = list(sockets)
-    while pending and time.monotonic() < deadline:
-        _, writable, _ = select.select([], pending, [], max(0.0, deadline - time.monotonic()))
-        pending = [client for client in pending if client not in writable]
+    # A selector, not select(): in a long test run these sockets' descriptors can be above select()'s 1024.
+    with selectors.DefaultSelector() as selector:
+        for client in sockets:
+            selector.register(client, selectors.EVENT_WRITE)
+        while selector.get_map() and time.monotonic() < deadline:
+            for key, _ in selector.select(max(0.0, deadline - time.monotonic())):
+                selector.unregister(key.fileobj)
+        pending = {key.fileobj for key in selector.get_map().values()}
     connected = sum(
         1 for client in sockets if client not in pending and not client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     )
