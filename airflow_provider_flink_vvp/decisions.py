@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPError
 from airflow_provider_flink_vvp.api.models import (
@@ -29,6 +29,8 @@ from airflow_provider_flink_vvp.api.models import (
     Job,
     JobSummary,
 )
+
+_Timed = TypeVar("_Timed")
 
 CURRENT_STATES = frozenset({"starting", "running", "cancelling"})
 ACCUMULATED_STATES = frozenset({"cancelled", "finished", "failed"})
@@ -230,12 +232,20 @@ def started_by_earlier_tries(jobs: Iterable[Job], since: datetime | None, before
     """
     if since is None:
         return None
-    started = [
-        job
-        for job in jobs
-        if job.start_time is not None and since <= job.start_time and (before is None or job.start_time < before)
+    return newest_within(jobs, lambda job: job.start_time, since=since, before=before)
+
+
+def newest_within(
+    items: Iterable[_Timed], time_of: Callable[[_Timed], datetime | None], *, since: datetime, before: datetime | None
+) -> _Timed | None:
+    """The newest of ``items`` whose time is at ``since`` or later and before ``before`` (None: no end); an item
+    without a time cannot be placed and is left out. Of equal times the first wins: the API lists newest first."""
+    placed = [
+        (time, item)
+        for item in items
+        if (time := time_of(item)) is not None and since <= time and (before is None or time < before)
     ]
-    return max(started, key=lambda job: job.start_time or since, default=None)
+    return max(placed, key=lambda timed: timed[0], default=(None, None))[1]
 
 
 def job_timeout_message(job_id: str, target_statuses: Sequence[str], last_status: str | None) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from airflow_provider_flink_vvp.api.models import Savepoint
-from airflow_provider_flink_vvp.decisions import Outcome
+from airflow_provider_flink_vvp.decisions import Outcome, newest_within
 
 #: The origin of a savepoint that CreateSavepoint took (not a stop's, not a retained checkpoint).
 USER_REQUEST = "USER_REQUEST"
@@ -63,15 +63,8 @@ def taken_back_savepoint(
     DAG run's start) that is still in progress or COMPLETED; None when there is none, and a FAILED one is never
     taken back: the retry takes a new savepoint. A savepoint without ``createdAt`` cannot be placed and is left.
     """
-    candidates = [
-        savepoint
-        for savepoint in savepoints
-        if savepoint.origin in origins
-        and savepoint.created_at is not None
-        and savepoint.created_at >= since
-        and savepoint.state != "FAILED"
-    ]
-    return _newest(candidates)
+    candidates = [savepoint for savepoint in savepoints if savepoint.origin in origins and savepoint.state != "FAILED"]
+    return newest_within(candidates, lambda savepoint: savepoint.created_at, since=since, before=None)
 
 
 def _newest(savepoints: list[Savepoint]) -> Savepoint | None:

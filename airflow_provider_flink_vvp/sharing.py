@@ -9,7 +9,7 @@ for the API and for the process:
 - one throttling pause: when the API throttles, every client of the endpoint waits it out.
 
 Nothing here knows the API: a read is identified by a key the client builds (which includes
-the AccessKey ID, so results are never shared across credentials).
+the identity of the credentials, so results are never shared across credentials).
 """
 
 from __future__ import annotations
