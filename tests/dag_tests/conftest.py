@@ -113,8 +113,8 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
             from airflow.models.dag import DAG
 
             dag = DAG.from_sdk_dag(dag)
+        _activate_outlet_assets(dag)
         if not DAG_TEST_RUNS_TASK_SDK:
-            _activate_outlet_assets(dag)
             # Its runs have no logical date unless given one (later versions give it one), so ``ds`` is undefined.
             logical_date = {"logical_date": datetime.now(UTC)}
         capfd.readouterr()
@@ -153,8 +153,9 @@ def run_dag(airflow_db: None, vvp_emulator: VVPEmulator, capfd: pytest.CaptureFi
 
 
 def _activate_outlet_assets(dag: Any) -> None:
-    """Register the DAG's outlet assets as active, as the DAG processor does: the older runner of dag.test()
-    (Airflow 3.0.0 and 3.0.1) keeps the DAG in memory, and refuses a task whose outlets are not active."""
+    """Register the DAG's outlet assets as active, as the DAG processor does in a deployment: dag.test() of
+    Airflow 3.0 leaves them inactive (its older runner, 3.0.0 and 3.0.1, keeps the DAG in memory), and a task
+    whose outlets are not active is refused. Where dag.test() activates them itself, they are found active."""
     from airflow.models.asset import AssetActive, AssetModel
     from airflow.sdk import Asset
     from airflow.utils.session import create_session
