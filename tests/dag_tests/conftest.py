@@ -165,7 +165,7 @@ def _activate_outlet_assets(dag: Any) -> None:
         for asset in [outlet for task in dag.tasks for outlet in task.outlets if isinstance(outlet, Asset)]:
             found = session.scalar(select(AssetModel).where(AssetModel.name == asset.name, AssetModel.uri == asset.uri))
             if found is None:
-                found = AssetModel.from_public(asset)
+                found = AssetModel(name=asset.name, uri=asset.uri, group=asset.group, extra=asset.extra)
                 session.add(found)
                 session.flush()
             active = select(AssetActive).where(AssetActive.name == asset.name, AssetActive.uri == asset.uri)
