@@ -22,7 +22,7 @@ from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator
 #: The project's home: where the facet below and its schema are defined.
 REPOSITORY = "https://github.com/airflow-provider-flink-vvp/airflow-provider-flink-vvp"
 PRODUCER = f"{REPOSITORY}/tree/{__version__}"
-RUN_FACET_SCHEMA_URL = f"{REPOSITORY}/blob/main/docs/openlineage/FlinkVVPJobRunFacet.json"
+RUN_FACET_SCHEMA_URL = f"{REPOSITORY}/blob/main/docs/openlineage/FlinkVVPJobRunFacet.json#/$defs/FlinkVVPJobRunFacet"
 #: The run facet's key in an OpenLineage event.
 RUN_FACET_NAME = "flinkVvpJob"
 

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 REPOSITORY = Path(__file__).parents[1]
+FACET_REPOSITORY_URL = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["flink-vvp"]["repository"]
 # A user without the extra: OpenLineage's client and Airflow's OpenLineage provider are not installed, so neither
 # their modules can be imported nor their distributions found (Airflow finds providers by their entry points).
 # Every module of the package is imported, a job is started and the lineage read; then operator_lineage, which
@@ -120,3 +121,20 @@ def test_the_extra_is_in_the_test_extra_and_the_facet_names_the_project_s_reposi
     assert requirement in extras["test"]
     assert project["tool"]["flink-vvp"]["repository"] == FACET_REPOSITORY
     assert PRODUCER.startswith(FACET_REPOSITORY)
+
+
+def test_the_run_facet_s_schema_is_in_the_repository_and_lists_its_fields() -> None:
+    import attr
+
+    from airflow_provider_flink_vvp.operator_lineage import RUN_FACET_NAME, RUN_FACET_SCHEMA_URL, FlinkVVPJobRunFacet
+
+    path, _, pointer = RUN_FACET_SCHEMA_URL.removeprefix(f"{FACET_REPOSITORY_URL}/blob/main/").partition("#")
+    schema = json.loads((REPOSITORY / path).read_text())
+    definition = schema["$defs"][pointer.rpartition("/")[2]]["allOf"][1]
+
+    fields = {field.name for field in attr.fields(FlinkVVPJobRunFacet) if not field.name.startswith("_")}
+    assert set(definition["properties"]) == fields
+    assert set(definition["required"]) == {
+        field.name for field in attr.fields(FlinkVVPJobRunFacet) if field.default is attr.NOTHING
+    }
+    assert schema["properties"] == {RUN_FACET_NAME: {"$ref": f"#{pointer}"}}
