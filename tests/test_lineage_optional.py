@@ -74,7 +74,10 @@ with VVPEmulator(state) as emulator:
     os.environ["AIRFLOW_CONN_FLINK_VVP_DEFAULT"] = json.dumps({"conn_type": "flink_vvp", "host": emulator.url,
         "login": "key", "password": "secret", "extra": {"workspace": "ws", "namespace": "ns"}})
     task = FlinkVVPStartJobOperator(task_id="start", deployment_id="dep", wait_for=None)
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
+    from airflow.sdk.execution_time import context as airflow_context
+    # Before Airflow 3.3 (no task state store) the store's NEVER_EXPIRE is supplied as 3.3 defines it.
+    airflow_context.NEVER_EXPIRE = getattr(airflow_context, "NEVER_EXPIRE", timedelta.max)
     context = {"ti": FakeTaskInstance(1, 0), "dag_run": FakeDagRun(start_date=datetime.now(UTC)),
                "task_state_store": FakeTaskStateStore()}
     job_id = task.execute(context)

@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.operator_lineage import PRODUCER, RUN_FACET_NAME, RUN_FACET_SCHEMA_URL
+from airflow_provider_flink_vvp.operators.vvp import FlinkVVPStartJobOperator
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from tests.conftest import VVP_WORKSPACE
 from tests.dag_tests.conftest import DAGS_FOLDER, RunDag
@@ -41,6 +42,23 @@ INPUTS = [
     ("mysql://rds:3306", "crm.customers"),
 ]
 OUTPUTS = [("oss://lake", "dws.db/enriched")]
+
+
+class RecordingLogger:
+    """A task's logger that keeps each message, formatted, with its level: what was logged, however often
+    Airflow's handlers of the version at hand print it."""
+
+    def __init__(self, records: list[tuple[str, str]]) -> None:
+        self.records = records
+
+    def __get__(self, task: Any, owner: Any) -> RecordingLogger:
+        return self
+
+    def __getattr__(self, level: str) -> Any:
+        def log(message: str, *args: Any, **kwargs: Any) -> None:
+            self.records.append((level, message % args if args else message))
+
+        return log
 
 
 def add_enrich(emulator: VVPEmulator, namespace: str, *, running: bool) -> str:
@@ -77,6 +95,7 @@ def add_enrich(emulator: VVPEmulator, namespace: str, *, running: bool) -> str:
 def extracted(dag_id: str, task_id: str) -> Any:
     """What OpenLineage's extractor gets from the task of the DAG's latest run, as its listener asks for it on
     the task's success: from a task object that did not run (as after a deferral), through the task instance."""
+    from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.providers.openlineage.extractors.base import DefaultExtractor
     from airflow.utils.session import create_session
@@ -90,8 +109,14 @@ def extracted(dag_id: str, task_id: str) -> Any:
     dag = DagBag(dag_folder=DAGS_FOLDER / "flink_vvp_lineage_dags.py").get_dag(dag_id)
     assert dag is not None
     with create_session() as session:
-        query = select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
-        task_instance = session.scalars(query.order_by(TaskInstance.start_date.desc())).first()
+        # The latest run's: runs are numbered as they are created.
+        query = (
+            select(TaskInstance)
+            .join(DagRun, (DagRun.dag_id == TaskInstance.dag_id) & (DagRun.run_id == TaskInstance.run_id))
+            .where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
+            .order_by(DagRun.id.desc())
+        )
+        task_instance = session.scalars(query).first()
         assert task_instance is not None
         return DefaultExtractor(dag.get_task(task_id)).extract_on_complete(task_instance)
 
@@ -161,22 +186,23 @@ def test_a_lineage_that_cannot_be_read_is_logged_once_and_leaves_the_task_s_succ
     run_dag: RunDag,
     vvp_emulator: VVPEmulator,
     vvp_namespace: str,
-    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     deployment_id = add_enrich(vvp_emulator, vvp_namespace, running=False)
     result = run_dag("flink_vvp_lineage_start_poke")
     vvp_emulator.faults.enqueue(Fault(fault, action="GetLineageInfo"))
     before = vvp_emulator.request_counts().get("GetLineageInfo", 0)
 
-    capfd.readouterr()
+    logged: list[tuple[str, str]] = []
+    monkeypatch.setattr(FlinkVVPStartJobOperator, "log", RecordingLogger(logged), raising=False)
 
     lineage = extracted("flink_vvp_lineage_start_poke", "start")
 
     assert result.state == "success"
     assert vvp_emulator.request_counts()["GetLineageInfo"] == before + 1  # the connection makes one attempt
     assert (lineage.inputs, lineage.outputs, lineage.run_facets) == ([], [], {})
-    logged = capfd.readouterr()
-    [line] = [line for line in (logged.out + logged.err).splitlines() if "OpenLineage" in line]
+    [(level, line)] = [(level, message) for level, message in logged if "OpenLineage" in message]
+    assert level == "warning" and "\n" not in line
     assert f"No OpenLineage inputs and outputs for deployment {deployment_id}: GetLineageInfo" in line
     if said:
         assert said in line and "requestId" in line
