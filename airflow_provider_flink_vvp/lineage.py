@@ -112,8 +112,8 @@ def path_dataset(path: str) -> DatasetName | None:
 def jdbc_dataset(url: str, table_name: str) -> DatasetName | None:
     """A table of a MySQL or PostgreSQL JDBC URL (its first host, no user, password or parameters); a
     PostgreSQL ``table-name`` without a schema is in ``public``. None for other databases."""
-    scheme, _, rest = url.strip().removeprefix("jdbc:").removeprefix("JDBC:").partition("://")
-    kind = _JDBC_SCHEMES.get(scheme.lower())
+    scheme, _, rest = url.strip().partition("://")
+    kind = _JDBC_SCHEMES.get(scheme.lower().removeprefix("jdbc:"))
     if kind is None or not table_name.strip():
         return None
     authority, _, path = rest.partition("/")

@@ -7,6 +7,7 @@ OpenLineage is imported.
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 import attr
@@ -19,8 +20,15 @@ from airflow_provider_flink_vvp.lineage import deployment_datasets
 from airflow_provider_flink_vvp.operators.vvp import DEPLOYMENT_ID_XCOM_KEY
 from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator
 
+
+def _source_repository() -> str:
+    """The project's repository, as the package's metadata states it (``Project-URL: Source, ...``)."""
+    urls = importlib.metadata.metadata("airflow-provider-flink-vvp").get_all("Project-URL") or []
+    return next(url for label, _, url in (entry.partition(", ") for entry in urls) if label == "Source")
+
+
 #: The project's home: where the facet below and its schema are defined.
-REPOSITORY = "https://github.com/airflow-provider-flink-vvp/airflow-provider-flink-vvp"
+REPOSITORY = _source_repository()
 PRODUCER = f"{REPOSITORY}/tree/{__version__}"
 RUN_FACET_SCHEMA_URL = f"{REPOSITORY}/blob/main/docs/openlineage/FlinkVVPJobRunFacet.json#/$defs/FlinkVVPJobRunFacet"
 #: The run facet's key in an OpenLineage event.

@@ -55,6 +55,8 @@ def test_kafka_namespace_is_the_first_bootstrap_server_host_and_port(servers: st
         ("jdbc:mysql://primary:3306,replica:3306/shop", "orders", DatasetName("mysql://primary:3306", "shop.orders")),
         ("jdbc:mysql://bob:" + SECRET + "@db:3306/shop", "orders", DatasetName("mysql://db:3306", "shop.orders")),
         ("JDBC:MySQL://db:3306/Shop", "Orders", DatasetName("mysql://db:3306", "Shop.Orders")),
+        ("Jdbc:PostgreSQL://PG:5432/App", "Orders", DatasetName("postgres://pg:5432", "App.public.Orders")),
+        ("mysql://db:3306/shop", "orders", DatasetName("mysql://db:3306", "shop.orders")),
         ("jdbc:postgresql://pg:5432/app", "orders", DatasetName("postgres://pg:5432", "app.public.orders")),
         (
             "jdbc:postgresql://pg/app?sslmode=require",
