@@ -23,7 +23,7 @@ from airflow_provider_flink_vvp.tasks import FlinkVVPBaseOperator
 
 def _source_repository() -> str:
     """The project's repository, as the package's metadata states it (``Project-URL: Source, ...``)."""
-    urls = importlib.metadata.metadata("airflow-provider-flink-vvp").get_all("Project-URL") or []
+    urls: list[str] = importlib.metadata.metadata("airflow-provider-flink-vvp").get_all("Project-URL") or []
     return next(url for label, _, url in (entry.partition(", ") for entry in urls) if label == "Source")
 
 
