@@ -76,7 +76,7 @@ nitpick_ignore = [
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(airflow|httpx|requests|tenacity|urllib3|pendulum|sqlalchemy|asgiref|openlineage|attr)(\..+)?",
+        r"(airflow|httpx|requests|tenacity|urllib3|pendulum|sqlalchemy|asgiref|openlineage)(\..+)?",
     ),
     (
         r"py:.*",
