@@ -62,7 +62,7 @@ html_static_path: list[str] = []
 
 # Every cross-reference must resolve (sphinx-build -n -W), except to names documented elsewhere: this machine
 # reaches no documentation host, so no intersphinx inventory of Python's standard library, Airflow, httpx,
-# requests, tenacity or urllib3 is loaded, and their names cannot be linked. Those packages only.
+# requests, tenacity, urllib3 or OpenLineage is loaded, and their names cannot be linked. Those packages only.
 nitpick_ignore = [
     # Airflow's names as the modules import them (from airflow.providers.common.compat.sdk), which the
     # signatures show unqualified.
@@ -76,7 +76,7 @@ nitpick_ignore = [
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(airflow|httpx|requests|tenacity|urllib3|pendulum|sqlalchemy|asgiref)(\..+)?",
+        r"(airflow|httpx|requests|tenacity|urllib3|pendulum|sqlalchemy|asgiref|openlineage)(\..+)?",
     ),
     (
         r"py:.*",

@@ -8,10 +8,12 @@ well-typed or not built at all.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+_Model = TypeVar("_Model")
 
 JOB_SUMMARY_STATES = ("starting", "running", "cancelling", "cancelled", "finished", "failed")
 
@@ -383,3 +385,137 @@ class Event:
             created_at=_epoch(raw, "createdAt"),
             raw=raw,
         )
+
+
+#: GetLineageInfo's ``direction``: what the lineage is read towards.
+LINEAGE_DIRECTIONS = ("UPSTREAM", "DOWNSTREAM", "BOTH")
+
+
+def _options(raw: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A table's connector options (``with``) as text. A value is named by its key alone in an error:
+    options hold passwords and keys."""
+    options = _optional_object(raw, key) or {}
+    texts: dict[str, str] = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, dict | list):
+            raise TypeError(f"{key}[{name!r}] must be a string, number or boolean, got a {type(value).__name__}")
+        texts[str(name)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return texts
+
+
+def _objects(raw: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{key} must be a list, got {describe_value(value)}")
+    return [_object(item, f"{key}[{index}]") for index, item in enumerate(value)]
+
+
+def _flag(raw: Mapping[str, Any], key: str) -> bool | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false, got {describe_value(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class LineageTable:
+    """A table of a lineage node: its ID, its name, and its connector options (``with``, kept out of the repr:
+    they may hold credentials)."""
+
+    table_id: str | None
+    name: str
+    options: Mapping[str, str] = field(repr=False)
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> LineageTable:
+        raw = _object(raw, "a lineage table")
+        return cls(
+            table_id=_optional_text(raw, "id") or None,
+            name=_identifier(raw, "tableName"),
+            options=_options(raw, "with"),
+        )
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """A node of the lineage graph: a database of a catalog, read or written through one connector."""
+
+    node_id: str | None
+    catalog: str | None
+    database: str | None
+    connector: str | None
+    is_temporary: bool | None
+    tables: tuple[LineageTable, ...]
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> LineageNode:
+        raw = _object(raw, "a lineage node")
+        return cls(
+            node_id=_optional_text(raw, "id") or None,
+            catalog=_optional_text(raw, "catalogName") or None,
+            database=_optional_text(raw, "databaseName") or None,
+            connector=_optional_text(raw, "connector") or None,
+            is_temporary=_flag(raw, "isTemporary"),
+            tables=_each(LineageTable.from_api, _objects(raw, "tables"), "tables"),
+        )
+
+
+@dataclass(frozen=True)
+class LineageRelation:
+    """An edge of the lineage graph: data flows from ``source`` to ``destination`` (table or job IDs)."""
+
+    source: str
+    destination: str
+    job_id: str | None
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> LineageRelation:
+        raw = _object(raw, "a relation")
+        return cls(
+            source=_identifier(raw, "source"),
+            destination=_identifier(raw, "destination"),
+            job_id=_optional_text(raw, "jobId") or None,
+        )
+
+
+@dataclass(frozen=True)
+class LineageInfo:
+    """GetLineageInfo's answer: the graph's nodes (with their tables), its table-level edges, and the IDs of
+    the jobs it holds (``jobInfos``)."""
+
+    nodes: tuple[LineageNode, ...]
+    relations: tuple[LineageRelation, ...]
+    job_ids: tuple[str, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> LineageInfo:
+        raw = _object(raw, "the lineage")
+        edges = _optional_object(raw, "edges") or {}
+        return cls(
+            nodes=_each(LineageNode.from_api, _objects(raw, "nodes"), "nodes"),
+            relations=_each(LineageRelation.from_api, _objects(edges, "tableLineage"), "edges.tableLineage"),
+            job_ids=tuple(job_id for info in _objects(raw, "jobInfos") if (job_id := _optional_text(info, "id"))),
+            raw=raw,
+        )
+
+    def tables(self) -> dict[str, tuple[LineageNode, LineageTable]]:
+        """Each table with an ID, and its node."""
+        return {table.table_id: (node, table) for node in self.nodes for table in node.tables if table.table_id}
+
+
+def _each(
+    model: Callable[[Mapping[str, Any]], _Model], items: list[Mapping[str, Any]], where: str
+) -> tuple[_Model, ...]:
+    """Each item as ``model``; an error names the item's place (``nodes[2]: ...``)."""
+    built = []
+    for index, item in enumerate(items):
+        try:
+            built.append(model(item))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}[{index}]: {exc}") from None
+    return tuple(built)

@@ -15,12 +15,14 @@ from typing import Any, Generic, TypeVar
 
 from airflow_provider_flink_vvp.api.errors import VVPConfigurationError
 from airflow_provider_flink_vvp.api.models import (
+    LINEAGE_DIRECTIONS,
     RESTORE_STRATEGIES,
     STOP_STRATEGIES,
     Deployment,
     Event,
     Job,
     JobDiagnosis,
+    LineageInfo,
     Savepoint,
     newest_first,
 )
@@ -31,6 +33,9 @@ T = TypeVar("T")
 
 API_VERSION = "2022-07-18"
 NAMESPACES_PATH = "/api/v2/namespaces"
+LINEAGE_PATH = "/meta/v2/lineage"
+#: The most hops GetLineageInfo is asked to follow from a deployment.
+MAX_LINEAGE_DEPTH = 10
 MAX_PAGE_SIZE = 100
 
 
@@ -330,6 +335,38 @@ def update_deployment(
         body={**spec, "deploymentId": deployment_id},
     )
     return replace(operation, idempotent=True)
+
+
+def get_lineage_info(
+    *, namespace: str, workspace: str, deployment_id: str, direction: str = "BOTH", depth: int = 1
+) -> Operation[LineageInfo]:
+    """GetLineageInfo: the table-level lineage around a deployment (``idType`` JOB), ``depth`` hops each way
+    ``direction`` says. A POST that only reads: it may be retried."""
+    _require(deployment_id=deployment_id)
+    check_namespace(namespace)
+    if direction not in LINEAGE_DIRECTIONS:
+        raise VVPConfigurationError(f"direction must be one of {', '.join(LINEAGE_DIRECTIONS)}, got {direction!r}")
+    if type(depth) is not int or not 1 <= depth <= MAX_LINEAGE_DEPTH:
+        raise VVPConfigurationError(f"depth must be a whole number from 1 to {MAX_LINEAGE_DEPTH}, got {depth!r}")
+    body = {
+        "id": deployment_id,
+        "idType": "JOB",
+        "direction": direction,
+        "depth": depth,
+        "isColumnLevel": False,
+        "namespace": namespace,
+        "workspace": workspace,
+    }
+    return Operation(
+        action="GetLineageInfo",
+        method="POST",
+        path=LINEAGE_PATH,
+        query={},
+        headers=workspace_header(workspace),
+        parse=item_of(LineageInfo.from_api),
+        body=_json(body),
+        idempotent=True,
+    )
 
 
 def check_namespace(namespace: str) -> None:

@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPApiError, VVPConfigurationError, VVPError
-from airflow_provider_flink_vvp.api.models import Deployment, Event, Job, JobDiagnosis, Savepoint
+from airflow_provider_flink_vvp.api.models import Deployment, Event, Job, JobDiagnosis, LineageInfo, Savepoint
 from airflow_provider_flink_vvp.api.operations import Credentials, Operation
 from airflow_provider_flink_vvp.api.responses import Page
 from airflow_provider_flink_vvp.client import (
@@ -764,6 +764,21 @@ class FlinkVVPHook(BaseHook):
         """
         operation = self.config.operation(
             operations.get_latest_job_start_log, namespace, workspace, deployment_id=deployment_id
+        )
+        return self.get_conn().call(operation)
+
+    def get_lineage(
+        self, deployment_id: str, *, namespace: str | None = None, workspace: str | None = None
+    ) -> LineageInfo:
+        """The tables the deployment reads and writes, as the service's lineage knows them (GetLineageInfo,
+        one hop each way, table level).
+
+        :param deployment_id: the deployment's ID.
+        :param namespace: the namespace; defaults to the connection's.
+        :param workspace: the workspace ID; defaults to the connection's.
+        """
+        operation = self.config.operation(
+            operations.get_lineage_info, namespace, workspace, deployment_id=deployment_id
         )
         return self.get_conn().call(operation)
 

@@ -170,6 +170,13 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             raise AirflowException(f"{event['message']}. Console: {self._publish_url(context, event['deployment_id'])}")
         return self._upgrade(context, resumed=True)
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The tables the upgraded deployment reads and writes (GetLineageInfo) and the new job, for OpenLineage
+        (the ``openlineage`` extra); see :func:`~airflow_provider_flink_vvp.operator_lineage.job_lineage`."""
+        from airflow_provider_flink_vvp.operator_lineage import job_lineage
+
+        return job_lineage(self, task_instance, job_id_key=JOB_ID_XCOM_KEY)
+
     def _upgrade(self, context: Context, *, resumed: bool) -> str | None:
         changes = self._changes()
         try:

@@ -263,6 +263,13 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
             )
             return self._start(context, deployment.deployment_id, self._targets(deployment))
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The tables the job's deployment reads and writes (GetLineageInfo) and the job, for OpenLineage
+        (the ``openlineage`` extra); see :func:`~airflow_provider_flink_vvp.operator_lineage.job_lineage`."""
+        from airflow_provider_flink_vvp.operator_lineage import job_lineage
+
+        return job_lineage(self, task_instance, job_id_key="return_value")
+
     def on_kill(self) -> None:
         """Stop the job this try started (or took back from an earlier try) when the task is killed while waiting."""
         if self._owned_job_id is not None and self.stop_strategy_on_kill is not None:

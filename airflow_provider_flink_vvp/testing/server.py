@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from airflow_provider_flink_vvp.api.operations import MAX_PAGE_SIZE, NAMESPACES_PATH
+from airflow_provider_flink_vvp.api.operations import LINEAGE_PATH, MAX_PAGE_SIZE, NAMESPACES_PATH
 from airflow_provider_flink_vvp.testing.auth import AuthError, SignatureVerifier
 from airflow_provider_flink_vvp.testing.faults import DELIVERY_KINDS, Fault, FaultInjector, FaultKind
 from airflow_provider_flink_vvp.testing.state import (
@@ -252,6 +252,19 @@ def _get_events(call: Call) -> Any:
     return call.state.events(call.workspace, call.namespace, deployment_id, page_index=index, page_size=size)
 
 
+def _get_lineage_info(call: Call) -> Any:
+    """GetLineageInfo names its deployment and namespace in the body, not the path."""
+    body = call.json_body()
+    if body.get("idType", "JOB") != "JOB":
+        raise InvalidArgumentError("InvalidParameter", f"the emulator answers idType JOB only, got {body['idType']!r}")
+    if body.get("workspace", call.workspace) != call.workspace:
+        raise InvalidArgumentError("InvalidParameter", "the body's workspace is not the workspace header's")
+    deployment_id, namespace = body.get("id"), body.get("namespace")
+    if not (isinstance(deployment_id, str) and deployment_id and isinstance(namespace, str) and namespace):
+        raise InvalidArgumentError("MissingParameter", "GetLineageInfo needs the body's id and namespace")
+    return call.state.lineage_info(call.workspace, namespace, deployment_id)
+
+
 @dataclass(frozen=True)
 class Route:
     """``pattern`` is the path after the namespace; ``{name}`` captures a segment, less an optional literal suffix."""
@@ -300,6 +313,10 @@ ROUTES = (
     Route("GET", "events", "GetEvents", _get_events),
     Route("PUT", "deployments/{deploymentId}", "UpdateDeployment", _update_deployment),
 )
+
+
+#: Outside every namespace's path: GetLineageInfo's namespace is in its body.
+LINEAGE_ROUTE = Route("POST", "", "GetLineageInfo", _get_lineage_info)
 
 
 class VVPApplication:
@@ -447,6 +464,8 @@ def _route(method: str, raw_path: str) -> tuple[Route, str, dict[str, str]]:
         segments = [unquote(segment, errors="strict") for segment in raw_path.split("/")]
     except UnicodeDecodeError:
         raise GatewayError(400, "InvalidParameter", "the path is not percent-encoded UTF-8") from None
+    if (method, raw_path) == (LINEAGE_ROUTE.method, LINEAGE_PATH):
+        return LINEAGE_ROUTE, "", {}
     prefix = NAMESPACES_PATH.split("/")
     namespace_at = len(prefix)
     if segments[:namespace_at] == prefix and len(segments) > namespace_at + 1 and segments[namespace_at]:

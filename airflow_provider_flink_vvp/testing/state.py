@@ -32,6 +32,7 @@ from airflow_provider_flink_vvp.api.models import (
     parse_epoch,
 )
 from airflow_provider_flink_vvp.api.operations import Credentials, check_namespace, check_workspace
+from airflow_provider_flink_vvp.testing.lineage import LineageError, checked_lineage, lineage_view
 
 RESOURCE_SETTING_FIELDS = ("streamingResourceSetting", "batchResourceSetting")
 # How the emulator lists deployments: the service's order, or its reverse (to prove a client does not
@@ -288,6 +289,8 @@ class EmulatorState:
         # Per deployment: the failure its next savepoints end with, and the start log its jobs write.
         self._savepoint_failures: dict[str, dict[str, Any]] = {}
         self._start_logs: dict[str, str] = {}
+        # Per deployment: the tables it reads and writes (a state file deployment's ``lineage``).
+        self._lineages: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -366,7 +369,10 @@ class EmulatorState:
             return {
                 "access_keys": dict(self.access_keys),
                 "deployment_order": self.deployment_order,
-                "deployments": [_copy_object(deployment) for deployment in self._deployments.values()],
+                "deployments": [
+                    {**_copy_object(deployment), **self._lineage_entry(deployment_id)}
+                    for deployment_id, deployment in self._deployments.items()
+                ],
                 "jobs": [{**_copy_object(job.raw), "timeline": job.timeline_from(now)} for job in self._jobs.values()],
             }
 
@@ -413,7 +419,10 @@ class EmulatorState:
             self._namespaces.add((workspace, namespace))
 
     def add_deployment(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
-        """Store a deployment exactly as the API returns it, if a client can read it; returns the stored copy."""
+        """Store a deployment exactly as the API returns it, if a client can read it; returns the stored copy.
+        Its ``lineage``, if any, is kept apart: GetLineageInfo answers it (see :mod:`.testing.lineage`)."""
+        lineage = deployment.get("lineage")
+        deployment = {key: value for key, value in deployment.items() if key != "lineage"}
         missing = [name for name in _REQUIRED_DEPLOYMENT_FIELDS if not deployment.get(name)]
         if missing:
             raise InvalidArgumentError("InvalidDeployment", f"a deployment needs {', '.join(missing)}")
@@ -423,9 +432,17 @@ class EmulatorState:
             Deployment.from_api(deployment)
         except (TypeError, ValueError) as exc:
             raise InvalidArgumentError("InvalidDeployment", f"not a deployment the API could send: {exc}") from None
+        try:
+            checked = checked_lineage(lineage) if lineage is not None else None
+        except LineageError as exc:
+            raise InvalidArgumentError("InvalidDeployment", str(exc)) from None
         stored = _copy_object(deployment)
         with self._lock:
             self._deployments[str(stored["deploymentId"])] = stored
+            if checked is None:
+                self._lineages.pop(str(stored["deploymentId"]), None)
+            else:
+                self._lineages[str(stored["deploymentId"])] = checked
             self._namespaces.add((str(stored["workspace"]), str(stored["namespace"])))
         return _copy_object(stored)
 
@@ -687,6 +704,14 @@ class EmulatorState:
             self._savepoint(workspace, namespace, savepoint_id)
             del self._savepoints[savepoint_id]
 
+    def lineage_info(self, workspace: str, namespace: str, deployment_id: str) -> dict[str, Any]:
+        """GetLineageInfo's graph of the deployment: its sources and sinks (none when it has no ``lineage``)."""
+        with self._lock:
+            deployment = self._deployment(workspace, namespace, deployment_id)
+            return lineage_view(
+                self._lineages.get(deployment_id, {}), deployment_id=deployment_id, deployment_name=deployment["name"]
+            )
+
     def set_start_log(self, deployment_id: str, text: str) -> None:
         """What GetLatestJobStartLog answers for the deployment, instead of the emulator's own lines."""
         with self._lock:
@@ -764,6 +789,10 @@ class EmulatorState:
             return _page(events, page_index, page_size)
 
     # Helpers below expect the lock to be held.
+
+    def _lineage_entry(self, deployment_id: str) -> dict[str, Any]:
+        lineage = self._lineages.get(deployment_id)
+        return {"lineage": _copy_object(lineage)} if lineage is not None else {}
 
     def _ordered(self, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # sorted() is stable: deployments created in the same second keep the order they were added in.

@@ -288,6 +288,7 @@ _FILES_BY_PREFIX = (
     ("flink_vvp_update", "flink_vvp_update_dags.py"),
     ("flink_vvp_upgrade_", "flink_vvp_upgrade_dags.py"),
     ("flink_vvp_credentials_", "flink_vvp_credential_dags.py"),
+    ("flink_vvp_lineage_", "flink_vvp_lineage_dags.py"),
     ("", "flink_vvp_test_dags.py"),
 )
 
