@@ -424,16 +424,20 @@ class JobKill:
     why: str
 
     def run(self) -> tuple[int, str]:
-        """Stop the job from the worker (``on_kill``): two calls of one short attempt each fit the bound.
+        """Stop the job from the worker (``on_kill``): two calls of one short attempt each, the second only when it
+        fits the bound.
 
         Returns the log level and line (:meth:`report`)."""
+        deadline = time.monotonic() + KILL_SECONDS
         hook = kill_hook(self.flink_vvp_conn_id)
         try:
             hook.get_conn().call(self._stop_operation(hook.config))
         except Exception as error:
             job = None
-            with suppress(Exception):
-                job = hook.get_job(self.job_id, namespace=self.namespace, workspace=self.workspace)
+            # The read only when its whole attempt fits what is left of the kill's time (a slow stop, a slow start).
+            if time.monotonic() + KILL_CALL_TIMEOUT_SECONDS <= deadline:
+                with suppress(Exception):
+                    job = hook.get_job(self.job_id, namespace=self.namespace, workspace=self.workspace)
             return self.report(job, error)
         finally:
             hook.close()

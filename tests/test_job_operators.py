@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
+from airflow_provider_flink_vvp import tasks
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.operators.vvp import (
     STARTED_JOB_STATE_KEY,
@@ -352,10 +353,20 @@ def test_a_kill_against_a_service_that_never_answers_ends_within_its_bound_and_s
     assert elapsed < KILL_SECONDS + 0.3, f"the kill took {elapsed:.1f} s"
     assert KILL_SECONDS < 5, "the worker's supervisor kills 5 s after asking to stop"
     assert "the stop of job job-1 could not be confirmed" in capfd.readouterr().out
-    assert [request.split(b" ")[:2] for request in black_hole.requests] == [
-        [b"POST", b"/api/v2/namespaces/ns/jobs/job-1%3Astop"],
-        [b"GET", b"/api/v2/namespaces/ns/jobs/job-1"],
-    ], "one StopJob, then one read of the job"
+    sent = [request.split(b" ")[:2] for request in black_hole.requests]
+    assert sent[0] == [b"POST", b"/api/v2/namespaces/ns/jobs/job-1%3Astop"], "one StopJob"
+    assert sent[1:] in ([], [[b"GET", b"/api/v2/namespaces/ns/jobs/job-1"]]), "then at most one read of the job"
+
+
+@pytest.mark.parametrize(("kill_seconds", "reads"), [(6.0, 1), (3.5, 0)], ids=["read fits", "read does not fit"])
+def test_a_worker_kill_reads_the_job_after_a_lost_stop_only_when_the_read_fits_the_kill_s_time(
+    kill_seconds: float, reads: int, black_hole: Loopback, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "KILL_SECONDS", kill_seconds)  # the stop's attempt takes 2 s, so does a read's
+
+    kill("worker", "job-1")
+
+    assert sum(request.startswith(b"GET ") for request in black_hole.requests) == reads
 
 
 @pytest.mark.parametrize(
