@@ -161,9 +161,18 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         )
 
     def _on_execution_timeout(self, event: Mapping[str, Any]) -> None:
-        waited_for = f"job {event['job_id']}" if "job_id" in event else f"savepoint {event.get('savepoint_id')}"
-        self._doing(f"waiting in the triggerer for {waited_for}", "takes up the steps where this try stopped")
+        if "stability" in event:
+            self._watching(event["job_id"])
+        else:
+            waited_for = f"job {event['job_id']}" if "job_id" in event else f"savepoint {event.get('savepoint_id')}"
+            self._doing(f"waiting in the triggerer for {waited_for}", "takes up the steps where this try stopped")
         self.on_kill()
+
+    def _watching(self, job_id: str) -> None:
+        self._doing(
+            f"watching job {job_id} of the new version for {self.stable_for:g} s",
+            "watches it again (and rolls back if it is not stable)",
+        )
 
     def _doing(self, step: str, retry: str) -> None:
         """The step the upgrade is in now, and what a retry does from there (see :meth:`on_kill`)."""
@@ -444,10 +453,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             return None if event["status"] == "success" else str(event["message"])
         if self.deferrable and job.status not in ("RUNNING", *NOT_RUNNING):
             self._job_wait(job.job_id, ("RUNNING",), NOT_RUNNING).defer(context, method_name="execute_resume")
-        self._doing(
-            f"watching job {job.job_id} of the new version for {self.stable_for:g} s",
-            "watches it again (and rolls back if it is not stable)",
-        )
+        self._watching(job.job_id)
         where = {"namespace": self.namespace, "workspace": self.workspace}
         deadline = time.monotonic() + self.timeout
         running_since: float | None = None

@@ -36,3 +36,21 @@ for mode in WAIT_MODES:
                     retries=retries,
                     retry_delay=timedelta(0),
                 )
+
+    # Killed while it watches the new job: execution_timeout runs out long before stable_for.
+    with DAG(
+        dag_id=f"flink_vvp_upgrade_killed_{mode}",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        params={"deployment_name": "orders", "sql": "INSERT INTO sink SELECT * FROM source"},
+    ):
+        FlinkVVPUpgradeJobOperator(
+            task_id="upgrade",
+            deployment_name="{{ params.deployment_name }}",
+            sql_script="{{ params.sql }}",
+            stable_for=120,
+            deferrable=mode == "deferrable",
+            poll_interval=0.2,
+            timeout=60,
+            execution_timeout=timedelta(seconds=6),
+        )
