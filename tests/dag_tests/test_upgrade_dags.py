@@ -419,7 +419,7 @@ def test_a_triggerer_restart_during_the_stable_for_wait_keeps_counting_from_the_
 @EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK
 @pytest.mark.parametrize("mode", WAIT_MODES)
 def test_a_killed_upgrade_stops_nothing_and_says_which_step_it_was_in_and_what_a_retry_does(
-    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str
+    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, trigger_runs: list[TriggerRun]
 ) -> None:
     counts = Counts(vvp_emulator)
 
@@ -435,3 +435,29 @@ def test_a_killed_upgrade_stops_nothing_and_says_which_step_it_was_in_and_what_a
         f"The upgrade was killed while watching job {new.job_id} of the new version for 120 s; nothing is "
         "stopped, so that the stream is not left down. A retry watches it again (and rolls back if it is not stable)"
     ) in result.output
+    if mode == "deferrable":
+        # execution_timeout, which Airflow does not enforce while a task is deferred, ended the stable_for wait.
+        *_, stable_wait = trigger_runs
+        assert stable_wait.name == FlinkVVPJobStabilityTrigger.__name__
+        assert (stable_wait.payload["status"], stable_wait.payload["execution_timeout"]) == ("timeout", True)
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+def test_a_new_version_not_stable_within_the_timeout_is_rolled_back(
+    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, trigger_runs: list[TriggerRun]
+) -> None:
+    counts = Counts(vvp_emulator)
+
+    result = run_dag(f"flink_vvp_upgrade_unstable_in_time_{mode}")
+
+    assert result.task_state("upgrade") == "failed"
+    _, new, rollback = jobs_oldest_first(deployment)
+    assert (new.status, rollback.status) == ("CANCELLED", "RUNNING")
+    assert counts.since() == expected_requests("stop_with_savepoint", starts=2, updates=2)
+    assert (
+        f"Upgrade of deployment {deployment} failed: job {new.job_id} was not RUNNING and stable for 120 s before "
+        f"the wait timed out (last seen RUNNING). Rolled back"
+    ) in result.output
+    if mode == "deferrable":
+        [stable_wait] = runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)
+        assert (stable_wait.payload["status"], stable_wait.payload["execution_timeout"]) == ("timeout", False)
