@@ -95,11 +95,16 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     the strategy's origin since the DAG run began, whether the deployment holds the new spec already, and the jobs
     started since that savepoint (the first the new version's, a second the rollback's).
 
-    Deferred (``deferrable``), the waits for the savepoint, for the stopped job to end and for the new job to run
-    are the triggerer's, and so are the rollback's; the ``stable_for`` wait after the new job runs stays in the
-    worker, and before Airflow 3.3 the rollback's waits too (nothing would keep why the new version failed across
-    a deferral). A savepoint that ends FAILED fails the try before the deployment is touched; its retry takes a
-    new savepoint.
+    Deferred (``deferrable``), every wait is the triggerer's: the savepoint, the stopped job's end, the new job's
+    start, its ``stable_for`` watch (:class:`~.triggers.stability.FlinkVVPJobStabilityTrigger`, which carries the
+    task's first RUNNING look, so a triggerer restart does not start the watch over), and the rollback's waits,
+    on every Airflow version: why the new version failed travels with the rollback's deferrals and comes back in
+    their events, so the task's message names it even without a task state store. A savepoint that ends FAILED
+    fails the try before the deployment is touched; its retry takes a new savepoint.
+
+    Killed (marked failed, or its ``execution_timeout`` runs out), the task stops nothing: stopping the old job,
+    the new one or the rollback's would leave the stream down. It logs the step it was in and what a retry does
+    from there (takes up the savepoint, the update and the started job of this try, never a second of each).
 
     Pushes ``savepoint_id``, ``previous_spec`` (the spec before the update), ``job_id`` (the new job, also
     ``return_value``), ``deployment_id``, ``deployment_url`` and ``spec_diff``.
@@ -112,8 +117,8 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         the task fails and leaves the deployment as the new version left it.
     :param deferrable: wait in the triggerer instead of a worker slot (see above).
     :param poll_interval: seconds (or a timedelta) between looks.
-    :param timeout: seconds (or a timedelta) each wait may last (the savepoint, the stop, the new job's start and
-        stability, the rollback's start).
+    :param timeout: seconds (or a timedelta) each wait may last (the savepoint, the stop, the new job's start, its
+        ``stable_for`` watch, the rollback's start); a watch that runs out is a failure of the new version.
 
     The other parameters are :class:`~.operators.deployment.FlinkVVPUpdateDeploymentOperator`'s.
     """
@@ -462,7 +467,8 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             job = self.hook.get_job(job.job_id, **where)
             now = time.time()
             if running_since is None and job.status == "RUNNING":
-                running_since, restarts = now, flink_restarts(job)
+                # The watch is a wait of its own, as deferred: ``timeout`` from here.
+                running_since, restarts, deadline = now, flink_restarts(job), time.monotonic() + self.timeout
                 self.log.info("Job %s is RUNNING: watching it for %g s", job.job_id, self.stable_for)
                 if self.deferrable:
                     self._defer_stable_wait(context, job.job_id, running_since, restarts)
