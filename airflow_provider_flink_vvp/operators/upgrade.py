@@ -102,9 +102,10 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     their events, so the task's message names it even without a task state store. A savepoint that ends FAILED
     fails the try before the deployment is touched; its retry takes a new savepoint.
 
-    Killed (marked failed, or its ``execution_timeout`` runs out), the task stops nothing: stopping the old job,
-    the new one or the rollback's would leave the stream down. It logs the step it was in and what a retry does
-    from there (takes up the savepoint, the update and the started job of this try, never a second of each).
+    Killed (marked failed, or its ``execution_timeout`` runs out), the task stops nothing, in the worker or
+    deferred: stopping the old job, the new one or the rollback's would leave the stream down. Killed in the
+    worker, or by ``execution_timeout`` while deferred, it logs the step it was in and what a retry does from
+    there (takes up the savepoint, the update and the started job of this try, never a second of each).
 
     Pushes ``savepoint_id``, ``previous_spec`` (the spec before the update), ``job_id`` (the new job, also
     ``return_value``), ``deployment_id``, ``deployment_url`` and ``spec_diff``.

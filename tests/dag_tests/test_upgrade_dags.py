@@ -418,28 +418,61 @@ def test_a_triggerer_restart_during_the_stable_for_wait_keeps_counting_from_the_
 
 @EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK
 @pytest.mark.parametrize("mode", WAIT_MODES)
+@pytest.mark.parametrize("step", ["stopping the old job", "watching the new job"])
 def test_a_killed_upgrade_stops_nothing_and_says_which_step_it_was_in_and_what_a_retry_does(
-    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, trigger_runs: list[TriggerRun]
+    step: str,
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    deployment: str,
+    trigger_runs: list[TriggerRun],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    state = vvp_emulator.state
+    if step == "stopping the old job":
+        stop = type(state).stop_job
+
+        def stop_that_never_ends(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            stopped = stop(state, *args, **kwargs)
+            state.set_job_timeline(stopped["jobId"], [["CANCELLING", None]])
+            return stopped
+
+        monkeypatch.setattr(state, "stop_job", stop_that_never_ends)
     counts = Counts(vvp_emulator)
 
     result = run_dag(f"flink_vvp_upgrade_killed_{mode}")
 
     assert result.task_state("upgrade") == "failed"
     assert "AirflowTaskTimeout" in result.output
-    old, new = jobs_oldest_first(deployment)
-    # The stream keeps running: the new job is neither stopped nor rolled back.
-    assert (old.status, new.status) == ("CANCELLED", "RUNNING")
-    assert counts.since() == expected_requests("stop_with_savepoint")
-    assert (
-        f"The upgrade was killed while watching job {new.job_id} of the new version for 120 s; nothing is "
-        "stopped, so that the stream is not left down. A retry watches it again (and rolls back if it is not stable)"
-    ) in result.output
+    [savepoint] = FlinkVVPHook().list_savepoints(deployment)
+    if step == "stopping the old job":
+        # Nothing more was sent: the deployment keeps its spec and no job was started.
+        [old] = jobs_oldest_first(deployment)
+        assert old.status == "CANCELLING"
+        assert counts.since() == {**expected_requests("stop_with_savepoint", starts=0, updates=0), "StopJob": 1}
+        said = (
+            f"The upgrade was killed while waiting for savepoint {savepoint.savepoint_id} and the end of job "
+            f"{old.job_id}; nothing is stopped, so that the stream is not left down. A retry takes up savepoint "
+            f"{savepoint.savepoint_id}, then updates the deployment and starts the new version from it"
+        )
+        if mode == "deferrable":
+            said = f"The upgrade was killed while waiting in the triggerer for job {old.job_id}; nothing is stopped"
+    else:
+        # The stream keeps running: the new job is neither stopped nor rolled back.
+        old, new = jobs_oldest_first(deployment)
+        assert (old.status, new.status) == ("CANCELLED", "RUNNING")
+        assert counts.since() == expected_requests("stop_with_savepoint")
+        said = (
+            f"The upgrade was killed while watching job {new.job_id} of the new version for 120 s; nothing is "
+            "stopped, so that the stream is not left down. A retry watches it again (and rolls back if it is not "
+            "stable)"
+        )
+    assert said in result.output
     if mode == "deferrable":
-        # execution_timeout, which Airflow does not enforce while a task is deferred, ended the stable_for wait.
-        *_, stable_wait = trigger_runs
-        assert stable_wait.name == FlinkVVPJobStabilityTrigger.__name__
-        assert (stable_wait.payload["status"], stable_wait.payload["execution_timeout"]) == ("timeout", True)
+        # execution_timeout, which Airflow does not enforce while a task is deferred, ended the wait.
+        *_, last_wait = trigger_runs
+        assert (last_wait.payload["status"], last_wait.payload["execution_timeout"]) == ("timeout", True)
+        assert (last_wait.name == FlinkVVPJobStabilityTrigger.__name__) == (step == "watching the new job")
 
 
 @pytest.mark.parametrize("mode", WAIT_MODES)
