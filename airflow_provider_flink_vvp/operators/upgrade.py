@@ -27,7 +27,7 @@ from airflow_provider_flink_vvp.operators.savepoint import SavepointWait, take_s
 from airflow_provider_flink_vvp.operators.vvp import DEPLOYMENT_ID_XCOM_KEY, _active_job, _choice, _find_deployment
 from airflow_provider_flink_vvp.savepoints import USER_REQUEST, created_since, taken_back_savepoint
 from airflow_provider_flink_vvp.stability import NOT_RUNNING, decide_stability, flink_restarts, unstable_timeout_message
-from airflow_provider_flink_vvp.tasks import JobWait, TaskState, seconds
+from airflow_provider_flink_vvp.tasks import JobWait, TaskState, log_diagnostics, seconds
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -118,6 +118,8 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         the task fails and leaves the deployment as the new version left it.
     :param deferrable: wait in the triggerer instead of a worker slot (see above).
     :param poll_interval: seconds (or a timedelta) between looks.
+    :param fetch_diagnostics: when the new version's job FAILED, log the service's diagnostics of it (see
+        :class:`~.operators.vvp.FlinkVVPStartJobOperator`) before the rollback.
     :param timeout: seconds (or a timedelta) each wait may last (the savepoint, the stop, the new job's start, its
         ``stable_for`` watch, the rollback's start); a watch that runs out is a failure of the new version.
 
@@ -253,6 +255,9 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
                     url,
                 )
                 return self._succeeded(context, job.job_id)
+            where = {"namespace": self.namespace, "workspace": self.workspace}
+            if self.fetch_diagnostics and self.hook.get_job(job.job_id, **where).status == "FAILED":
+                log_diagnostics(self, deployment_id, job.job_id)
             if not self.rollback:
                 self._fail(
                     f"The new version of deployment {deployment_id} failed: {failure} (rollback=False). Console: {url}"

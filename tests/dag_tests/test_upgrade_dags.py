@@ -356,6 +356,7 @@ def test_the_rollback_defers_its_waits_and_names_the_first_failure_with_or_witho
 
     after_start(fail_the_first)
     counts = Counts(vvp_emulator)
+    diagnoses = vvp_emulator.request_counts().get("GetJobDiagnosis", 0)
 
     result = run_dag("flink_vvp_upgrade_stop_with_savepoint_" + mode)
 
@@ -371,6 +372,9 @@ def test_the_rollback_defers_its_waits_and_names_the_first_failure_with_or_witho
         f"{savepoint.savepoint_id}: job {rollback.job_id} is RUNNING"
     ) in result.output
     assert "did not become stable" not in result.output
+    # What the service tells of the failure is in the log, read once, before the rollback.
+    assert f"Diagnosis of job {new.job_id} of deployment {deployment}: risk HIGH" in result.output
+    assert vvp_emulator.request_counts().get("GetJobDiagnosis", 0) - diagnoses == 1
     if mode == "deferrable":
         # The rollback's wait for its job to run is the triggerer's, on every Airflow version: the deferral
         # carries why the new version failed, and its event brings it back.
