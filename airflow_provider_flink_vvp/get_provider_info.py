@@ -44,6 +44,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_flink_vvp.triggers.vvp",
                     "airflow_provider_flink_vvp.triggers.savepoint",
+                    "airflow_provider_flink_vvp.triggers.stability",
                     "airflow_provider_flink_vvp.triggers.events",
                 ],
             },

@@ -360,9 +360,15 @@ class JobWait:
         return self.task._conclude(context, decision.outcome, decision.message, self.job_id, decision.deployment_id)
 
     def defer(
-        self, context: Context, *, method_name: str = "execute_complete", stop_strategy_on_kill: str | None = None
+        self,
+        context: Context,
+        *,
+        method_name: str = "execute_complete",
+        stop_strategy_on_kill: str | None = None,
+        echo: Mapping[str, Any] | None = None,
     ) -> NoReturn:
-        """Hand the rest of the wait to the triggerer; the task resumes in ``method_name``."""
+        """Hand the rest of the wait to the triggerer; the task resumes in ``method_name`` with an event that
+        carries ``echo`` back (see :class:`~.triggers.vvp.FlinkVVPJobTrigger`)."""
         from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
 
         task = self.task
@@ -381,6 +387,7 @@ class JobWait:
                 execution_timeout=deferral.by_execution_timeout,
                 try_number=deferral.try_number,
                 stop_strategy_on_kill=stop_strategy_on_kill,
+                echo=echo,
             ),
             method_name=method_name,
             timeout=deferral.timeout,

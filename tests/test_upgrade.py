@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_flink_vvp.api.models import Job
-from airflow_provider_flink_vvp.operators.upgrade import FlinkVVPUpgradeJobOperator, flink_restarts
+from airflow_provider_flink_vvp.operators.upgrade import FlinkVVPUpgradeJobOperator
+from airflow_provider_flink_vvp.stability import flink_restarts
 
 
 def job(status: dict[str, Any]) -> Job:

@@ -81,6 +81,9 @@ class FlinkVVPUpdateDeploymentOperator(FlinkVVPBaseOperator):
 
     A retry (Airflow 3.3+) pushes the ``previous_spec`` its first try read, not the updated one. An artifact's
     kind (SQL, JAR) cannot change; asking to is an error naming the parameters, as is any invalid value.
+    The update is sent by ID (UpdateDeployment), not by name (UpdateDeploymentByName): the diff needs the spec
+    read first anyway, and by name the whole spec read from one deployment would be sent to whichever deployment
+    has the name by then (names are not unique), where by ID a deployment replaced meanwhile is an error.
 
     :param deployment_name: the deployment's name; the newest deployment with it is used. (templated)
     :param deployment_id: the deployment's ID, instead of ``deployment_name``. (templated)

@@ -26,7 +26,8 @@ from airflow_provider_flink_vvp.operators.deployment import (
 from airflow_provider_flink_vvp.operators.savepoint import SavepointWait, take_savepoint
 from airflow_provider_flink_vvp.operators.vvp import DEPLOYMENT_ID_XCOM_KEY, _active_job, _choice, _find_deployment
 from airflow_provider_flink_vvp.savepoints import USER_REQUEST, created_since, taken_back_savepoint
-from airflow_provider_flink_vvp.tasks import JobWait, TaskState, seconds
+from airflow_provider_flink_vvp.stability import NOT_RUNNING, decide_stability, flink_restarts, unstable_timeout_message
+from airflow_provider_flink_vvp.tasks import JobWait, TaskState, log_diagnostics, seconds
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -49,7 +50,6 @@ STOP_WITH_SAVEPOINT = "STOP_WITH_SAVEPOINT"
 #: previous spec from, once the deployment holds the new one.
 JOB_SPEC_FIELDS = ("artifact", "flinkConf", "streamingResourceSetting", "batchResourceSetting", "engineVersion")
 _ENDED = ("CANCELLED", "FINISHED")
-_NOT_RUNNING = ("FAILED", "CANCELLED", "FINISHED")
 _DAY = 24 * 60 * 60.0
 
 
@@ -75,13 +75,6 @@ class UpgradeProgress:
     rollback_job: Job | None = None
 
 
-def flink_restarts(job: Job) -> int | None:
-    """``status.running.observedFlinkJobRestarts`` of a RUNNING job; None when the job does not say."""
-    running = (job.raw.get("status") or {}).get("running") or {}
-    restarts = running.get("observedFlinkJobRestarts")
-    return int(restarts) if isinstance(restarts, int | float) and not isinstance(restarts, bool) else None
-
-
 class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     """Upgrade a deployment's running streaming job: savepoint and stop, update, start from the savepoint, and
     roll back when the new version does not run.
@@ -102,11 +95,17 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     the strategy's origin since the DAG run began, whether the deployment holds the new spec already, and the jobs
     started since that savepoint (the first the new version's, a second the rollback's).
 
-    Deferred (``deferrable``), the waits for the savepoint, for the stopped job to end and for the new job to run
-    are the triggerer's, and so are the rollback's; the ``stable_for`` wait after the new job runs stays in the
-    worker, and before Airflow 3.3 the rollback's waits too (nothing would keep why the new version failed across
-    a deferral). A savepoint that ends FAILED fails the try before the deployment is touched; its retry takes a
-    new savepoint.
+    Deferred (``deferrable``), every wait is the triggerer's: the savepoint, the stopped job's end, the new job's
+    start, its ``stable_for`` watch (:class:`~.triggers.stability.FlinkVVPJobStabilityTrigger`, which carries the
+    task's first RUNNING look, so a triggerer restart does not start the watch over), and the rollback's waits,
+    on every Airflow version: why the new version failed travels with the rollback's deferrals and comes back in
+    their events, so the task's message names it even without a task state store. A savepoint that ends FAILED
+    fails the try before the deployment is touched; its retry takes a new savepoint.
+
+    Killed (marked failed, or its ``execution_timeout`` runs out), the task stops nothing, in the worker or
+    deferred: stopping the old job, the new one or the rollback's would leave the stream down. Killed in the
+    worker, or by ``execution_timeout`` while deferred, it logs the step it was in and what a retry does from
+    there (takes up the savepoint, the update and the started job of this try, never a second of each).
 
     Pushes ``savepoint_id``, ``previous_spec`` (the spec before the update), ``job_id`` (the new job, also
     ``return_value``), ``deployment_id``, ``deployment_url`` and ``spec_diff``.
@@ -119,8 +118,10 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         the task fails and leaves the deployment as the new version left it.
     :param deferrable: wait in the triggerer instead of a worker slot (see above).
     :param poll_interval: seconds (or a timedelta) between looks.
-    :param timeout: seconds (or a timedelta) each wait may last (the savepoint, the stop, the new job's start and
-        stability, the rollback's start).
+    :param fetch_diagnostics: when the new version's job FAILED, log the service's diagnostics of it (see
+        :class:`~.operators.vvp.FlinkVVPStartJobOperator`) before the rollback.
+    :param timeout: seconds (or a timedelta) each wait may last (the savepoint, the stop, the new job's start, its
+        ``stable_for`` watch, the rollback's start); a watch that runs out is a failure of the new version.
 
     The other parameters are :class:`~.operators.deployment.FlinkVVPUpdateDeploymentOperator`'s.
     """
@@ -151,24 +152,56 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         self.poll_interval = seconds("poll_interval", poll_interval)
         self.timeout = seconds("timeout", timeout)
         self.fetch_diagnostics = fetch_diagnostics
+        # The step this try is in, and what a retry does from there: what on_kill tells.
+        self._step = ("reading the deployment", "starts the upgrade afresh: nothing was stopped")
 
     def execute(self, context: Context) -> str | None:  # type: ignore[override]  # None: nothing was upgraded
         return self._upgrade(context, resumed=False)
 
+    def on_kill(self) -> None:
+        """Stop nothing (stopping the old job, the new one or the rollback's would leave the stream down): say
+        which step the upgrade was in and what a retry does from there."""
+        step, retry = self._step
+        self.log.warning(
+            "The upgrade was killed while %s; nothing is stopped, so that the stream is not left down. A retry %s",
+            step,
+            retry,
+        )
+
+    def _on_execution_timeout(self, event: Mapping[str, Any]) -> None:
+        if "stability" in event:
+            self._watching(event["job_id"])
+        else:
+            waited_for = f"job {event['job_id']}" if "job_id" in event else f"savepoint {event.get('savepoint_id')}"
+            self._doing(f"waiting in the triggerer for {waited_for}", "takes up the steps where this try stopped")
+        self.on_kill()
+
+    def _watching(self, job_id: str) -> None:
+        self._doing(
+            f"watching job {job_id} of the new version for {self.stable_for:g} s",
+            "watches it again (and rolls back if it is not stable)",
+        )
+
+    def _doing(self, step: str, retry: str) -> None:
+        """The step the upgrade is in now, and what a retry does from there (see :meth:`on_kill`)."""
+        self._step = (step, retry)
+
     def execute_resume(self, context: Context, event: dict[str, Any]) -> str | None:
         """Resume after a deferred wait: look again at where the upgrade stands and go on from there.
 
-        :param event: the trigger's payload; a timeout or an error ends the try, any other outcome is read back
-            from the service itself.
+        :param event: the trigger's payload; an error, or a timeout other than the ``stable_for`` wait's, ends the
+            try; the ``stable_for`` wait's outcome and why the new version failed (``echo``) are taken from it; any
+            other outcome is read back from the service itself.
         """
         if self._resumed_with_an_earlier_try_event(context, event):
             return self._upgrade(context, resumed=False)
-        if event["status"] not in ("success", "failure"):
+        unstable_in_time = event["status"] == "timeout" and "stability" in event and not event.get("execution_timeout")
+        if event["status"] not in ("success", "failure") and not unstable_in_time:
             self._resume(context, event)  # raises
         if event["status"] == "failure" and "savepoint_id" in event:
             # The savepoint FAILED: the try ends here, as in the worker; its retry takes a new savepoint.
             raise AirflowException(f"{event['message']}. Console: {self._publish_url(context, event['deployment_id'])}")
-        return self._upgrade(context, resumed=True)
+        return self._upgrade(context, resumed=True, event=event)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The tables the upgraded deployment reads and writes (GetLineageInfo) and the new job, for OpenLineage
@@ -177,7 +210,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
 
         return job_lineage(self, task_instance, job_id_key=JOB_ID_XCOM_KEY)
 
-    def _upgrade(self, context: Context, *, resumed: bool) -> str | None:
+    def _upgrade(self, context: Context, *, resumed: bool, event: Mapping[str, Any] | None = None) -> str | None:
         changes = self._changes()
         try:
             changes.check()
@@ -188,8 +221,11 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             context["ti"].xcom_push(key=DEPLOYMENT_ID_XCOM_KEY, value=deployment_id)
             url = self._publish_url(context, deployment_id)
             progress = self._where_the_last_try_stopped(context, deployment_id, resumed=resumed)
-            if progress.failure is not None:
-                return self._roll_back(context, deployment_id, progress, progress.failure)
+            # A rollback's deferral carries why the new version failed: before Airflow 3.3 nothing else keeps it
+            # (the deployment's jobs only tell that it failed).
+            failure = ((event or {}).get("echo") or {}).get("failure") or progress.failure
+            if failure is not None:
+                return self._roll_back(context, deployment_id, progress, failure)
             savepoint = progress.savepoint
             if savepoint is None:
                 try:
@@ -216,7 +252,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             job = progress.new_job or self._start_once(context, "start", deployment_id, savepoint.savepoint_id)
             self._push_result(context, job.job_id)
             context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job.job_id)
-            failure = self._unstable(context, job)
+            failure = self._unstable(context, job, event)
             if failure is None:
                 self.log.info(
                     "Upgraded deployment %s: job %s runs the new spec from savepoint %s. Console: %s",
@@ -226,6 +262,9 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
                     url,
                 )
                 return self._succeeded(context, job.job_id)
+            where = {"namespace": self.namespace, "workspace": self.workspace}
+            if self.fetch_diagnostics and self.hook.get_job(job.job_id, **where).status == "FAILED":
+                log_diagnostics(self, deployment_id, job.job_id)
             if not self.rollback:
                 self._fail(
                     f"The new version of deployment {deployment_id} failed: {failure} (rollback=False). Console: {url}"
@@ -326,9 +365,13 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
                 "it with FlinkVVPUpdateDeploymentOperator"
             )
         if self.savepoint_strategy == "savepoint_then_stop":
+            self._doing(f"taking a savepoint of job {running.job_id}", "takes up that savepoint, never a second")
             savepoint = take_savepoint(self, context, deployment_id, state_key=UPGRADE_SAVEPOINT_STATE_KEY)
             self._record(context, savepoint_id=savepoint.savepoint_id)
             return savepoint
+        self._doing(
+            f"stopping job {running.job_id} with a savepoint", "takes up the savepoint of that stop, never stops twice"
+        )
         before = [savepoint.savepoint_id for savepoint in hook.list_savepoints(deployment_id, **where)]
         # Kept before the stop is sent: a retry finds the stop's savepoint by it, and never stops a second time.
         self._record(context, stop={"job_id": running.job_id, "savepoints_before": before})
@@ -347,6 +390,11 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
 
     def _wait_for_savepoint_and_stop(self, context: Context, savepoint: Savepoint) -> None:
         """Wait until the savepoint is COMPLETED (a FAILED one fails the try) and the job it is of has ended."""
+        self._doing(
+            f"waiting for savepoint {savepoint.savepoint_id} and the end of job {savepoint.job_id}",
+            f"takes up savepoint {savepoint.savepoint_id}, then updates the deployment and starts the new version "
+            "from it (until then the deployment may run no job)",
+        )
         wait = SavepointWait(self, savepoint.savepoint_id, savepoint.deployment_id, self.poll_interval, self.timeout)
         if self.deferrable and not savepoint.is_terminal:
             wait.defer(context, method_name="execute_resume")
@@ -358,11 +406,15 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             self.hook.stop_job(job.job_id, stop_strategy="NONE", namespace=self.namespace, workspace=self.workspace)
             self.log.info("Stopping job %s of deployment %s", job.job_id, job.deployment_id)
         if not job.is_terminal:
-            self._wait_for(context, job.job_id, _ENDED, ("FAILED",), deferrable=self.deferrable)
+            self._wait_for(context, job.job_id, _ENDED, ("FAILED",))
 
     def _update(self, context: Context, deployment_id: str, progress: UpgradeProgress) -> Mapping[str, Any]:
         """Step 2: update the deployment, unless an earlier try did; the spec before the update."""
         previous = progress.previous_spec
+        self._doing(
+            f"updating deployment {deployment_id}",
+            "updates it (once) and starts the new version from the savepoint (until then it may run no job)",
+        )
         if not progress.updated:
             try:
                 plan = plan_update(self, deployment_id, self._changes(), previous=previous)
@@ -382,6 +434,10 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     def _start_once(self, context: Context, step: str, deployment_id: str, savepoint_id: str) -> Job:
         """Start a job from the savepoint for ``step`` (``start`` or ``rollback_start``), recorded before it is sent."""
         where = {"namespace": self.namespace, "workspace": self.workspace}
+        self._doing(
+            f"starting a job of deployment {deployment_id} from savepoint {savepoint_id}",
+            "takes up the job of that start, never starting a second",
+        )
         jobs_before = [job.job_id for job in self.hook.list_jobs(deployment_id, **where)]
         self._record(context, **{step: {"jobs_before": jobs_before}})
         job = self.hook.start_job(
@@ -407,40 +463,61 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         before = set(stored["jobs_before"])
         return next((job for job in self.hook.list_jobs(deployment_id, **where) if job.job_id not in before), None)
 
-    def _unstable(self, context: Context, job: Job) -> str | None:
+    def _unstable(self, context: Context, job: Job, event: Mapping[str, Any] | None) -> str | None:
         """Step 4: wait until the job is RUNNING, then ``stable_for`` seconds more without a restart; None when it
-        was, else why not. Deferred, the wait for RUNNING is the triggerer's."""
-        if self.deferrable and job.status not in ("RUNNING", *_NOT_RUNNING):
-            self._job_wait(job.job_id, ("RUNNING",), _NOT_RUNNING).defer(context, method_name="execute_resume")
+        was, else why not. Deferred, both halves are the triggerer's; ``event`` is the stable wait's outcome when
+        the task resumes from it."""
+        if event is not None and "stability" in event and event.get("job_id") == job.job_id:
+            return None if event["status"] == "success" else str(event["message"])
+        if self.deferrable and job.status not in ("RUNNING", *NOT_RUNNING):
+            self._job_wait(job.job_id, ("RUNNING",), NOT_RUNNING).defer(context, method_name="execute_resume")
+        self._watching(job.job_id)
         where = {"namespace": self.namespace, "workspace": self.workspace}
         deadline = time.monotonic() + self.timeout
         running_since: float | None = None
         restarts: int | None = None
         while True:
             job = self.hook.get_job(job.job_id, **where)
-            if job.status in _NOT_RUNNING:
-                failure = job.failure
-                why = (
-                    f": {failure.reason or 'no reason given'}: {failure.message or 'no message given'}"
-                    if failure
-                    else ""
-                )
-                return f"job {job.job_id} ended {job.status}{why}"
-            now = time.monotonic()
-            if job.status == "RUNNING":
-                seen = flink_restarts(job)
-                if running_since is None:
-                    running_since, restarts = now, seen
-                    self.log.info("Job %s is RUNNING: watching it for %g s", job.job_id, self.stable_for)
-                elif seen is not None and restarts is not None and seen > restarts:
-                    return (
-                        f"job {job.job_id} restarted {seen - restarts} time(s) within {self.stable_for:g} s of running"
-                    )
-                if now - running_since >= self.stable_for:
-                    return None
-            if now >= deadline:
-                return f"job {job.job_id} was not RUNNING and stable within {self.timeout:g} s (last seen {job.status})"
+            now = time.time()
+            if running_since is None and job.status == "RUNNING":
+                # The watch is a wait of its own, as deferred: ``timeout`` from here.
+                running_since, restarts, deadline = now, flink_restarts(job), time.monotonic() + self.timeout
+                self.log.info("Job %s is RUNNING: watching it for %g s", job.job_id, self.stable_for)
+                if self.deferrable:
+                    self._defer_stable_wait(context, job.job_id, running_since, restarts)
+            decision = decide_stability(
+                job, running_since=running_since, restarts=restarts, stable_for=self.stable_for, now=now
+            )
+            if decision is not None:
+                return None if decision.is_stable else decision.message
+            if time.monotonic() >= deadline:
+                return unstable_timeout_message(job.job_id, self.stable_for, job.status)
             time.sleep(self.poll_interval)
+
+    def _defer_stable_wait(self, context: Context, job_id: str, running_since: float, restarts: int | None) -> NoReturn:
+        """Hand the ``stable_for`` wait to the triggerer; the first RUNNING look travels in the trigger's kwargs,
+        so a triggerer restart keeps counting from it."""
+        from airflow_provider_flink_vvp.triggers.stability import FlinkVVPJobStabilityTrigger
+
+        deferral = self._deferral(context, self.timeout)
+        self.defer(
+            trigger=FlinkVVPJobStabilityTrigger(
+                job_id=job_id,
+                namespace=self.namespace,
+                workspace=self.workspace,
+                flink_vvp_conn_id=self.flink_vvp_conn_id,
+                running_since=running_since,
+                restarts=restarts,
+                stable_for=self.stable_for,
+                poll_interval=self.poll_interval,
+                end_time=deferral.end_time,
+                deferred_at=time.time(),
+                execution_timeout=deferral.by_execution_timeout,
+                try_number=deferral.try_number,
+            ),
+            method_name="execute_resume",
+            timeout=deferral.timeout,
+        )
 
     def _roll_back(self, context: Context, deployment_id: str, progress: UpgradeProgress, failure: str) -> NoReturn:
         """Step 5: stop the new job, restore the previous spec, start it from the same savepoint, then fail."""
@@ -451,9 +528,10 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
                 "is unknown: roll back by hand"
             )
         where = {"namespace": self.namespace, "workspace": self.workspace}
-        # Before Airflow 3.3 nothing would keep why the new version failed across a deferral: the rollback's
-        # waits (a stop, a start) stay in the worker there.
-        deferrable = self.deferrable and TaskState(self, context).available
+        self._doing(
+            f"rolling deployment {deployment_id} back to the previous spec from savepoint {savepoint.savepoint_id}",
+            "finishes the rollback",
+        )
         self.log.warning(
             "The new version of deployment %s failed: %s. Rolling back to the previous spec from savepoint %s",
             deployment_id,
@@ -466,7 +544,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             if job.is_active and job.status != "CANCELLING":
                 self.hook.stop_job(job.job_id, stop_strategy="NONE", **where)
             if not job.is_terminal:
-                self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), (), deferrable=deferrable)
+                self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), (), failure=failure)
         if not progress.restored:
             apply_update(self, UpdatePlan(deployment_id, dict(previous), dict(previous), []))
             self._record(context, restored=True)
@@ -475,7 +553,7 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         )
         context["ti"].xcom_push(key=SAVEPOINT_ID_XCOM_KEY, value=savepoint.savepoint_id)
         context["ti"].xcom_push(key=PREVIOUS_SPEC_XCOM_KEY, value=previous)
-        self._wait_for(context, rollback.job_id, ("RUNNING",), _NOT_RUNNING, deferrable=deferrable)
+        self._wait_for(context, rollback.job_id, ("RUNNING",), NOT_RUNNING, failure=failure)
         self._fail(
             f"Upgrade of deployment {deployment_id} failed: {failure}. Rolled back to the previous spec from "
             f"savepoint {savepoint.savepoint_id}: job {rollback.job_id} is RUNNING. "
@@ -483,14 +561,21 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         )
 
     def _wait_for(
-        self, context: Context, job_id: str, targets: Sequence[str], failures: Sequence[str], *, deferrable: bool
+        self,
+        context: Context,
+        job_id: str,
+        targets: Sequence[str],
+        failures: Sequence[str],
+        *,
+        failure: str | None = None,
     ) -> None:
         """Wait for the job in the worker, or defer while it has not reached a target or failure status (a
-        resumption comes back here through the same steps, and must not defer again)."""
+        resumption comes back here through the same steps, and must not defer again). A rollback's ``failure``
+        (why the new version failed) travels with the deferral and comes back in the event."""
         wait = self._job_wait(job_id, targets, failures)
         status = self.hook.get_job(job_id, namespace=self.namespace, workspace=self.workspace).status
-        if deferrable and status not in (*targets, *failures, *_NOT_RUNNING):
-            wait.defer(context, method_name="execute_resume")
+        if self.deferrable and status not in (*targets, *failures, *NOT_RUNNING):
+            wait.defer(context, method_name="execute_resume", echo=None if failure is None else {"failure": failure})
         wait.in_worker(context)
 
     def _job_wait(self, job_id: str, targets: Sequence[str], failures: Sequence[str]) -> JobWait:

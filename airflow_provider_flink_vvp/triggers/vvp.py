@@ -285,6 +285,8 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
     :param try_number: the try that deferred; every event names it (``try_number``).
     :param stop_strategy_on_kill: how to stop the job when the task is killed; None leaves it alone.
+    :param echo: what the task gets back in the event's ``echo`` (what a deferral would otherwise lose, e.g.
+        before Airflow 3.3, which has no task state store); None: the event has no ``echo``.
     """
 
     def __init__(
@@ -302,6 +304,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         execution_timeout: bool = False,
         try_number: int | None = None,
         stop_strategy_on_kill: str | None = None,
+        echo: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             flink_vvp_conn_id=flink_vvp_conn_id,
@@ -317,6 +320,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         self.target_statuses = tuple(target_statuses)
         self.failure_statuses = tuple(failure_statuses)
         self.stop_strategy_on_kill = stop_strategy_on_kill
+        self.echo = dict(echo) if echo is not None else None
         self._last_status: str | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -329,6 +333,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
                 "target_statuses": list(self.target_statuses),
                 "failure_statuses": list(self.failure_statuses),
                 "stop_strategy_on_kill": self.stop_strategy_on_kill,
+                "echo": self.echo,
                 **self._common_kwargs(),
             },
         )
@@ -353,13 +358,17 @@ class FlinkVVPJobTrigger(_PollingTrigger):
             "job_id": job.job_id,
             "deployment_id": job.deployment_id,
             "job_status": job.status,
+            **self._echoed(),
         }
 
     def _timeout_message(self) -> str:
         return job_timeout_message(self.job_id, self.target_statuses, self._last_status)
 
     def _timeout_payload(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "stop_strategy_on_kill": self.stop_strategy_on_kill}
+        return {"job_id": self.job_id, "stop_strategy_on_kill": self.stop_strategy_on_kill, **self._echoed()}
+
+    def _echoed(self) -> dict[str, Any]:
+        return {} if self.echo is None else {"echo": self.echo}
 
     async def on_kill(self) -> None:
         """Stop the job when the task was killed while deferred, if asked to; log what became of it."""

@@ -3,17 +3,24 @@ strategy: every test counts the savepoints, the stops, the updates and the jobs.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_flink_vvp.deployment_specs import spec_of
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.operators.upgrade import SAVEPOINT_STRATEGIES
 from airflow_provider_flink_vvp.testing import VVPEmulator
+from airflow_provider_flink_vvp.triggers.stability import FlinkVVPJobStabilityTrigger
+from airflow_provider_flink_vvp.triggers.vvp import _PollingTrigger
 from tests.conftest import VVP_WORKSPACE, fail_after
-from tests.dag_tests.conftest import RunDag
+from tests.dag_tests.conftest import EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK, RunDag
 
 WAIT_MODES = ("poke", "deferrable")
 OLD_SQL = "INSERT INTO sink SELECT * FROM old_source"
@@ -110,13 +117,46 @@ def expected_requests(strategy: str, *, starts: int = 1, updates: int = 1) -> di
     }
 
 
+@dataclass(frozen=True)
+class TriggerRun:
+    """A deferred wait as the triggerer ran it: the trigger's class, its kwargs and its event's payload."""
+
+    name: str
+    kwargs: dict[str, Any]
+    payload: dict[str, Any]
+
+
+@pytest.fixture
+def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[TriggerRun]:
+    """Every deferred wait of the run, in order (whichever runner dag.test() uses to run triggers)."""
+    runs: list[TriggerRun] = []
+    run = _PollingTrigger.run
+
+    async def recording(self: _PollingTrigger) -> AsyncIterator[TriggerEvent]:
+        async for event in run(self):
+            runs.append(TriggerRun(type(self).__name__, self.serialize()[1], dict(event.payload)))
+            yield event
+
+    monkeypatch.setattr(_PollingTrigger, "run", recording)
+    return runs
+
+
+def runs_of(runs: list[TriggerRun], trigger: type[_PollingTrigger]) -> list[TriggerRun]:
+    return [run for run in runs if run.name == trigger.__name__]
+
+
 def jobs_oldest_first(deployment_id: str) -> list[Any]:
     return sorted(FlinkVVPHook().list_jobs(deployment_id), key=lambda job: job.start_time)
 
 
 @every_way
 def test_a_clean_upgrade_stops_with_one_savepoint_updates_and_starts_one_job_from_it(
-    strategy: str, mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str
+    strategy: str,
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    deployment: str,
+    trigger_runs: list[TriggerRun],
 ) -> None:
     before = spec(deployment)
     counts = Counts(vvp_emulator)
@@ -141,6 +181,14 @@ def test_a_clean_upgrade_stops_with_one_savepoint_updates_and_starts_one_job_fro
     assert result.xcom("upgrade", "savepoint_id") == savepoint.savepoint_id
     assert result.xcom("upgrade", "previous_spec") == before
     assert f"Upgraded deployment {deployment}: job {new.job_id} runs the new spec from savepoint" in result.output
+    # Deferred, every wait is the triggerer's, the stable_for wait too: from the first RUNNING look the task made.
+    if mode == "deferrable":
+        [stable_wait] = runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)
+        assert stable_wait.payload["stability"] == "stable" and stable_wait.payload["job_id"] == new.job_id
+        assert (stable_wait.kwargs["restarts"], stable_wait.kwargs["stable_for"]) == (0, 1.5)
+        assert stable_wait.kwargs["running_since"] <= stable_wait.kwargs["deferred_at"]
+    else:
+        assert trigger_runs == []
 
 
 @every_way
@@ -152,6 +200,7 @@ def test_a_new_version_that_crash_loops_is_rolled_back_from_the_same_savepoint_a
     deployment: str,
     after_start: Any,
     task_state: str,
+    trigger_runs: list[TriggerRun],
 ) -> None:
     before = spec(deployment)
     started: list[str] = []
@@ -183,6 +232,16 @@ def test_a_new_version_that_crash_loops_is_rolled_back_from_the_same_savepoint_a
         f"job {rollback.job_id} is RUNNING"
         in result.output
     )
+    if mode == "deferrable":
+        [stable_wait] = runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)
+        restarts = stable_wait.payload["restarts_seen"] - stable_wait.payload["restarts"]
+        assert (stable_wait.payload["stability"], stable_wait.payload["status"]) == ("restarted", "failure")
+        assert restarts >= 1 and stable_wait.payload["message"].startswith(
+            f"job {new.job_id} restarted {restarts} time(s) within 1.5 s of running"
+        )
+        assert f"Upgrade of deployment {deployment} failed: {stable_wait.payload['message']}. Rolled back" in (
+            result.output
+        )
 
 
 @every_way
@@ -268,3 +327,174 @@ def test_the_example_dag_upgrades_the_deployment_named_in_its_params(
     assert (
         result.xcom("record") == new.job_id and result.xcom("weekly_upgrade", "savepoint_id") == savepoint.savepoint_id
     )
+
+
+FIRST_FAILURES = {
+    "fails while starting": [["STARTING", 0.3], ["FAILED", None]],
+    "fails while running": [["STARTING", 0.3], ["RUNNING", 1.0], ["FAILED", None]],
+}
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+@pytest.mark.parametrize("first_failure", FIRST_FAILURES)
+def test_the_rollback_defers_its_waits_and_names_the_first_failure_with_or_without_a_task_state_store(
+    first_failure: str,
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    deployment: str,
+    after_start: Any,
+    task_state: str,
+    trigger_runs: list[TriggerRun],
+) -> None:
+    started: list[str] = []
+
+    def fail_the_first(job_id: str) -> None:
+        if not started:
+            vvp_emulator.state.set_job_timeline(job_id, FIRST_FAILURES[first_failure])
+        started.append(job_id)
+
+    after_start(fail_the_first)
+    counts = Counts(vvp_emulator)
+    diagnoses = vvp_emulator.request_counts().get("GetJobDiagnosis", 0)
+
+    result = run_dag("flink_vvp_upgrade_stop_with_savepoint_" + mode)
+
+    assert result.task_state("upgrade") == "failed"
+    [savepoint] = FlinkVVPHook().list_savepoints(deployment)
+    _, new, rollback = jobs_oldest_first(deployment)
+    assert (new.status, rollback.status) == ("FAILED", "RUNNING") and [new.job_id, rollback.job_id] == started
+    # One stop with savepoint, none of the FAILED job.
+    assert counts.since() == {**expected_requests("stop_with_savepoint", starts=2, updates=2), "StopJob": 1}
+    failure = f"job {new.job_id} ended FAILED: EmulatedFailure: the emulator's timeline failed this job"
+    assert (
+        f"Upgrade of deployment {deployment} failed: {failure}. Rolled back to the previous spec from savepoint "
+        f"{savepoint.savepoint_id}: job {rollback.job_id} is RUNNING"
+    ) in result.output
+    assert "did not become stable" not in result.output
+    # What the service tells of the failure is in the log, read once, before the rollback.
+    assert f"Diagnosis of job {new.job_id} of deployment {deployment}: risk HIGH" in result.output
+    assert vvp_emulator.request_counts().get("GetJobDiagnosis", 0) - diagnoses == 1
+    if mode == "deferrable":
+        # The rollback's wait for its job to run is the triggerer's, on every Airflow version: the deferral
+        # carries why the new version failed, and its event brings it back.
+        rollback_waits = [run for run in trigger_runs if run.kwargs.get("job_id") == rollback.job_id]
+        assert rollback_waits and all(run.payload["echo"] == {"failure": failure} for run in rollback_waits)
+        # A job that fails while running ends the stable_for wait (unless it failed before the task looked).
+        stable_waits = [run.payload["stability"] for run in runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)]
+        assert stable_waits in ([["ended"], []] if first_failure == "fails while running" else [[]])
+
+
+def test_a_triggerer_restart_during_the_stable_for_wait_keeps_counting_from_the_first_running_look(
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    deployment: str,
+    trigger_runs: list[TriggerRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rebuilt_waited: list[float] = []
+
+    async def restarted_a_second_in(self: FlinkVVPJobStabilityTrigger) -> AsyncIterator[TriggerEvent]:
+        first = _PollingTrigger.run(self)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await anext(first)
+        await first.aclose()
+        # The triggerer comes back and rebuilds the trigger from what the task deferred with.
+        rebuilt = FlinkVVPJobStabilityTrigger(**self.serialize()[1])
+        restarted_at = time.monotonic()
+        async for event in _PollingTrigger.run(rebuilt):
+            rebuilt_waited.append(time.monotonic() - restarted_at)
+            yield event
+
+    monkeypatch.setattr(FlinkVVPJobStabilityTrigger, "run", restarted_a_second_in)
+    counts = Counts(vvp_emulator)
+
+    result = run_dag("flink_vvp_upgrade_stop_with_savepoint_deferrable")
+
+    assert result.state == "success", result.output
+    _, new = jobs_oldest_first(deployment)
+    [stable_wait] = runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)
+    assert stable_wait.payload["stability"] == "stable" and stable_wait.payload["job_id"] == new.job_id
+    assert rebuilt_waited[0] < 1.5, "the rebuilt trigger started the 1.5 s stable_for wait over"
+    assert counts.since() == expected_requests("stop_with_savepoint")
+
+
+@EXECUTION_TIMEOUT_SIGNAL_MAY_LAND_IN_A_CALLBACK
+@pytest.mark.parametrize("mode", WAIT_MODES)
+@pytest.mark.parametrize("step", ["stopping the old job", "watching the new job"])
+def test_a_killed_upgrade_stops_nothing_and_says_which_step_it_was_in_and_what_a_retry_does(
+    step: str,
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    deployment: str,
+    trigger_runs: list[TriggerRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = vvp_emulator.state
+    if step == "stopping the old job":
+        stop = type(state).stop_job
+
+        def stop_that_never_ends(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            stopped = stop(state, *args, **kwargs)
+            state.set_job_timeline(stopped["jobId"], [["CANCELLING", None]])
+            return stopped
+
+        monkeypatch.setattr(state, "stop_job", stop_that_never_ends)
+    counts = Counts(vvp_emulator)
+
+    result = run_dag(f"flink_vvp_upgrade_killed_{mode}")
+
+    assert result.task_state("upgrade") == "failed"
+    assert "AirflowTaskTimeout" in result.output
+    [savepoint] = FlinkVVPHook().list_savepoints(deployment)
+    if step == "stopping the old job":
+        # Nothing more was sent: the deployment keeps its spec and no job was started.
+        [old] = jobs_oldest_first(deployment)
+        assert old.status == "CANCELLING"
+        assert counts.since() == {**expected_requests("stop_with_savepoint", starts=0, updates=0), "StopJob": 1}
+        said = (
+            f"The upgrade was killed while waiting for savepoint {savepoint.savepoint_id} and the end of job "
+            f"{old.job_id}; nothing is stopped, so that the stream is not left down. A retry takes up savepoint "
+            f"{savepoint.savepoint_id}, then updates the deployment and starts the new version from it"
+        )
+        if mode == "deferrable":
+            said = f"The upgrade was killed while waiting in the triggerer for job {old.job_id}; nothing is stopped"
+    else:
+        # The stream keeps running: the new job is neither stopped nor rolled back.
+        old, new = jobs_oldest_first(deployment)
+        assert (old.status, new.status) == ("CANCELLED", "RUNNING")
+        assert counts.since() == expected_requests("stop_with_savepoint")
+        said = (
+            f"The upgrade was killed while watching job {new.job_id} of the new version for 120 s; nothing is "
+            "stopped, so that the stream is not left down. A retry watches it again (and rolls back if it is not "
+            "stable)"
+        )
+    assert said in result.output
+    if mode == "deferrable":
+        # execution_timeout, which Airflow does not enforce while a task is deferred, ended the wait.
+        *_, last_wait = trigger_runs
+        assert (last_wait.payload["status"], last_wait.payload["execution_timeout"]) == ("timeout", True)
+        assert (last_wait.name == FlinkVVPJobStabilityTrigger.__name__) == (step == "watching the new job")
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+def test_a_new_version_not_stable_within_the_timeout_is_rolled_back(
+    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, trigger_runs: list[TriggerRun]
+) -> None:
+    counts = Counts(vvp_emulator)
+
+    result = run_dag(f"flink_vvp_upgrade_unstable_in_time_{mode}")
+
+    assert result.task_state("upgrade") == "failed"
+    _, new, rollback = jobs_oldest_first(deployment)
+    assert (new.status, rollback.status) == ("CANCELLED", "RUNNING")
+    assert counts.since() == expected_requests("stop_with_savepoint", starts=2, updates=2)
+    assert (
+        f"Upgrade of deployment {deployment} failed: job {new.job_id} was not RUNNING and stable for 120 s before "
+        f"the wait timed out (last seen RUNNING). Rolled back"
+    ) in result.output
+    if mode == "deferrable":
+        [stable_wait] = runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)
+        assert (stable_wait.payload["status"], stable_wait.payload["execution_timeout"]) == ("timeout", False)

@@ -36,3 +36,24 @@ for mode in WAIT_MODES:
                     retries=retries,
                     retry_delay=timedelta(0),
                 )
+
+    # Watching the new job for longer than a wait may last: killed by execution_timeout, or timed out by timeout.
+    for name, limits in (
+        ("killed", {"timeout": 60, "execution_timeout": timedelta(seconds=6)}),
+        ("unstable_in_time", {"timeout": 4}),
+    ):
+        with DAG(
+            dag_id=f"flink_vvp_upgrade_{name}_{mode}",
+            schedule=None,
+            start_date=datetime(2026, 1, 1),
+            params={"deployment_name": "orders", "sql": "INSERT INTO sink SELECT * FROM source"},
+        ):
+            FlinkVVPUpgradeJobOperator(
+                task_id="upgrade",
+                deployment_name="{{ params.deployment_name }}",
+                sql_script="{{ params.sql }}",
+                stable_for=120,
+                deferrable=mode == "deferrable",
+                poll_interval=0.2,
+                **limits,
+            )

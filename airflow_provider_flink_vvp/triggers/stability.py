@@ -1,0 +1,118 @@
+"""The stability trigger: waits in the triggerer until a RUNNING job has kept running, without a restart, a while."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_flink_vvp.stability import decide_stability, unstable_timeout_message
+from airflow_provider_flink_vvp.triggers.vvp import _PollingTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
+
+
+class FlinkVVPJobStabilityTrigger(_PollingTrigger):
+    """Poll one RUNNING job (GetJob, answers shared by the triggerer's triggers of that job) until it has been
+    RUNNING for ``stable_for`` seconds since ``running_since`` without ``observedFlinkJobRestarts`` growing past
+    ``restarts``, or it restarts, or it no longer runs.
+
+    ``running_since`` and ``restarts`` are the task's first RUNNING look, so a trigger rebuilt after a triggerer
+    restart (from :meth:`serialize`) keeps counting from then instead of starting over.
+
+    Yields one event and returns. Its payload: ``status`` (``success``, ``failure``, ``timeout`` or ``error``),
+    ``message``, ``job_id``, ``running_since``, ``restarts`` and ``stability``: ``stable``, ``restarted``,
+    ``ended`` or ``timeout``; with the first three also ``deployment_id``, ``job_status`` and ``restarts_seen``.
+
+    :param job_id: the job's ID.
+    :param namespace: the namespace; the connection's when None.
+    :param workspace: the workspace ID; the connection's when None.
+    :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
+    :param running_since: when the job was first seen RUNNING, in epoch seconds.
+    :param restarts: its ``observedFlinkJobRestarts`` then; None when it did not say.
+    :param stable_for: seconds it must keep RUNNING from ``running_since``.
+    :param poll_interval: seconds between polls.
+    :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
+    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
+    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
+    :param try_number: the try that deferred; every event names it (``try_number``).
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        namespace: str | None,
+        workspace: str | None,
+        flink_vvp_conn_id: str,
+        running_since: float,
+        restarts: int | None,
+        stable_for: float,
+        poll_interval: float,
+        end_time: float,
+        deferred_at: float | None = None,
+        execution_timeout: bool = False,
+        try_number: int | None = None,
+    ) -> None:
+        super().__init__(
+            flink_vvp_conn_id=flink_vvp_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            deferred_at=deferred_at,
+            execution_timeout=execution_timeout,
+            try_number=try_number,
+        )
+        self.job_id = job_id
+        self.namespace = namespace
+        self.workspace = workspace
+        self.running_since = running_since
+        self.restarts = restarts
+        self.stable_for = stable_for
+        self._last_status: str | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            self._classpath(),
+            {
+                "job_id": self.job_id,
+                "namespace": self.namespace,
+                "workspace": self.workspace,
+                "running_since": self.running_since,
+                "restarts": self.restarts,
+                "stable_for": self.stable_for,
+                **self._common_kwargs(),
+            },
+        )
+
+    async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
+        job = await hook.aget_job(
+            self.job_id,
+            namespace=self.namespace,
+            workspace=self.workspace,
+            max_age=self.poll_interval,
+            not_before=self._not_before,
+        )
+        self._last_status = job.status
+        decision = decide_stability(
+            job, running_since=self.running_since, restarts=self.restarts, stable_for=self.stable_for, now=time.time()
+        )
+        if decision is None:
+            return None
+        return {
+            "status": "success" if decision.is_stable else "failure",
+            "message": decision.message,
+            "stability": decision.outcome,
+            "deployment_id": job.deployment_id,
+            "job_status": job.status,
+            "restarts_seen": decision.restarts_seen,
+            **self._watch(),
+        }
+
+    def _watch(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "running_since": self.running_since, "restarts": self.restarts}
+
+    def _timeout_message(self) -> str:
+        return unstable_timeout_message(self.job_id, self.stable_for, self._last_status)
+
+    def _timeout_payload(self) -> dict[str, Any]:
+        return {"stability": "timeout", **self._watch()}
