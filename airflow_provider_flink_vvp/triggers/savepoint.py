@@ -20,39 +20,19 @@ class FlinkVVPSavepointTrigger(_PollingTrigger):
     Transient API errors keep it polling until ``end_time``; an unknown savepoint is an error.
 
     :param savepoint_id: the savepoint's ID.
-    :param namespace: the namespace; the connection's when None.
-    :param workspace: the workspace ID; the connection's when None.
-    :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
-    :param poll_interval: seconds between polls.
-    :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
-    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
-    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
+    :param polling: where and how to poll, as every polling trigger here takes it (``_PollingTrigger``):
+        ``flink_vvp_conn_id``, ``namespace``, ``workspace``, ``poll_interval``, ``end_time``, ``deferred_at``,
+        ``execution_timeout`` and ``try_number``.
     """
 
     def __init__(
         self,
         *,
         savepoint_id: str,
-        namespace: str | None,
-        workspace: str | None,
-        flink_vvp_conn_id: str,
-        poll_interval: float,
-        end_time: float,
-        deferred_at: float | None = None,
-        execution_timeout: bool = False,
-        try_number: int | None = None,
+        **polling: Any,
     ) -> None:
-        super().__init__(
-            flink_vvp_conn_id=flink_vvp_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            deferred_at=deferred_at,
-            execution_timeout=execution_timeout,
-            try_number=try_number,
-        )
+        super().__init__(**polling)
         self.savepoint_id = savepoint_id
-        self.namespace = namespace
-        self.workspace = workspace
         self._last_state: str | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -60,8 +40,6 @@ class FlinkVVPSavepointTrigger(_PollingTrigger):
             self._classpath(),
             {
                 "savepoint_id": self.savepoint_id,
-                "namespace": self.namespace,
-                "workspace": self.workspace,
                 **self._common_kwargs(),
             },
         )

@@ -25,46 +25,25 @@ class FlinkVVPJobStabilityTrigger(_PollingTrigger):
     ``ended`` or ``timeout``; with the first three also ``deployment_id``, ``job_status`` and ``restarts_seen``.
 
     :param job_id: the job's ID.
-    :param namespace: the namespace; the connection's when None.
-    :param workspace: the workspace ID; the connection's when None.
-    :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param running_since: when the job was first seen RUNNING, in epoch seconds.
     :param restarts: its ``observedFlinkJobRestarts`` then; None when it did not say.
     :param stable_for: seconds it must keep RUNNING from ``running_since``.
-    :param poll_interval: seconds between polls.
-    :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
-    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
-    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
-    :param try_number: the try that deferred; every event names it (``try_number``).
+    :param polling: where and how to poll, as every polling trigger here takes it (``_PollingTrigger``):
+        ``flink_vvp_conn_id``, ``namespace``, ``workspace``, ``poll_interval``, ``end_time``, ``deferred_at``,
+        ``execution_timeout`` and ``try_number``.
     """
 
     def __init__(
         self,
         *,
         job_id: str,
-        namespace: str | None,
-        workspace: str | None,
-        flink_vvp_conn_id: str,
         running_since: float,
         restarts: int | None,
         stable_for: float,
-        poll_interval: float,
-        end_time: float,
-        deferred_at: float | None = None,
-        execution_timeout: bool = False,
-        try_number: int | None = None,
+        **polling: Any,
     ) -> None:
-        super().__init__(
-            flink_vvp_conn_id=flink_vvp_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            deferred_at=deferred_at,
-            execution_timeout=execution_timeout,
-            try_number=try_number,
-        )
+        super().__init__(**polling)
         self.job_id = job_id
-        self.namespace = namespace
-        self.workspace = workspace
         self.running_since = running_since
         self.restarts = restarts
         self.stable_for = stable_for
@@ -75,8 +54,6 @@ class FlinkVVPJobStabilityTrigger(_PollingTrigger):
             self._classpath(),
             {
                 "job_id": self.job_id,
-                "namespace": self.namespace,
-                "workspace": self.workspace,
                 "running_since": self.running_since,
                 "restarts": self.restarts,
                 "stable_for": self.stable_for,

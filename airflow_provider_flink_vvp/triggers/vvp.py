@@ -34,20 +34,33 @@ class _PollingTrigger(BaseTrigger):
     An error is a definite answer of the API (no such job, credentials, permissions, a bad request) that no
     retry heals; anything else that goes wrong (the connection cannot be read, an answer cannot be decoded)
     is an error event with ``retryable`` true, which leaves the task to its retries.
+
+    :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
+    :param namespace: the namespace; the connection's when None.
+    :param workspace: the workspace ID; the connection's when None.
+    :param poll_interval: seconds between polls.
+    :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
+    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
+    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
+    :param try_number: the try that deferred; every event names it (``try_number``).
     """
 
     def __init__(
         self,
         *,
         flink_vvp_conn_id: str,
+        namespace: str | None,
+        workspace: str | None,
         poll_interval: float,
         end_time: float,
-        deferred_at: float | None,
-        execution_timeout: bool,
+        deferred_at: float | None = None,
+        execution_timeout: bool = False,
         try_number: int | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.flink_vvp_conn_id = flink_vvp_conn_id
+        self.namespace = namespace
+        self.workspace = workspace
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.deferred_at = deferred_at
@@ -57,6 +70,8 @@ class _PollingTrigger(BaseTrigger):
     def _common_kwargs(self) -> dict[str, Any]:
         return {
             "flink_vvp_conn_id": self.flink_vvp_conn_id,
+            "namespace": self.namespace,
+            "workspace": self.workspace,
             "poll_interval": self.poll_interval,
             "end_time": self.end_time,
             "deferred_at": self.deferred_at,
@@ -133,54 +148,33 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
     not exist yet and transient API errors keep it polling until ``end_time``.
 
     :param deployment_name: the deployment's name.
-    :param namespace: the namespace; the connection's when None.
-    :param workspace: the workspace ID; the connection's when None.
-    :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param target_states: validated job summary states that end the wait with success.
     :param failure_states: validated job summary states that end it with failure.
     :param baseline: :meth:`~.decisions.Baseline.to_json` of the task's first look; None to take it at the first
         answered poll (then ``missing_deployment`` applies to that poll).
-    :param poll_interval: seconds between polls.
-    :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
-    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
-    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
-    :param try_number: the try that deferred; every event names it (``try_number``).
     :param missing_deployment: ``"fail"`` or ``"wait"`` when the first poll finds no deployment.
     :param first_look_at: when the task attempted its first look (epoch seconds), for a ``baseline`` of None:
         the first answered poll forms it as it stood then (:meth:`~.decisions.Baseline.as_of`), so a trigger rebuilt
         after a triggerer restart forms the same one. None: the first poll's counts are the baseline.
+    :param polling: where and how to poll, as every polling trigger here takes it (``_PollingTrigger``):
+        ``flink_vvp_conn_id``, ``namespace``, ``workspace``, ``poll_interval``, ``end_time``, ``deferred_at``,
+        ``execution_timeout`` and ``try_number``.
     """
 
     def __init__(
         self,
         *,
         deployment_name: str,
-        namespace: str | None,
-        workspace: str | None,
-        flink_vvp_conn_id: str,
         target_states: Sequence[str],
         failure_states: Sequence[str],
         baseline: Mapping[str, Any] | None,
-        poll_interval: float,
-        end_time: float,
-        deferred_at: float | None = None,
-        execution_timeout: bool = False,
-        try_number: int | None = None,
         missing_deployment: str = "wait",
         first_look_at: float | None = None,
+        **polling: Any,
     ) -> None:
-        super().__init__(
-            flink_vvp_conn_id=flink_vvp_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            deferred_at=deferred_at,
-            execution_timeout=execution_timeout,
-            try_number=try_number,
-        )
+        super().__init__(**polling)
         self.missing_deployment = missing_deployment
         self.deployment_name = deployment_name
-        self.namespace = namespace
-        self.workspace = workspace
         self.target_states = tuple(target_states)
         self.failure_states = tuple(failure_states)
         self.baseline = dict(baseline) if baseline is not None else None
@@ -191,8 +185,6 @@ class FlinkVVPJobSummaryTrigger(_PollingTrigger):
             self._classpath(),
             {
                 "deployment_name": self.deployment_name,
-                "namespace": self.namespace,
-                "workspace": self.workspace,
                 "target_states": list(self.target_states),
                 "failure_states": list(self.failure_states),
                 "baseline": self.baseline,
@@ -274,49 +266,28 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     ``stop_strategy_on_kill``, so a task whose ``execution_timeout`` ended the wait stops its job too.
 
     :param job_id: the job's ID.
-    :param namespace: the namespace; the connection's when None.
-    :param workspace: the workspace ID; the connection's when None.
-    :param flink_vvp_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param target_statuses: validated job statuses that end the wait with success.
     :param failure_statuses: validated job statuses that end it with failure.
-    :param poll_interval: seconds between polls.
-    :param end_time: when to give up, in epoch seconds (wall clock: the trigger may move to another process).
-    :param deferred_at: when the task deferred, in epoch seconds: no answer read before it is used.
-    :param execution_timeout: whether ``end_time`` is the task's ``execution_timeout`` (the timeout event says so).
-    :param try_number: the try that deferred; every event names it (``try_number``).
     :param stop_strategy_on_kill: how to stop the job when the task is killed; None leaves it alone.
     :param echo: what the task gets back in the event's ``echo`` (what a deferral would otherwise lose, e.g.
         before Airflow 3.3, which has no task state store); None: the event has no ``echo``.
+    :param polling: where and how to poll, as every polling trigger here takes it (``_PollingTrigger``):
+        ``flink_vvp_conn_id``, ``namespace``, ``workspace``, ``poll_interval``, ``end_time``, ``deferred_at``,
+        ``execution_timeout`` and ``try_number``.
     """
 
     def __init__(
         self,
         *,
         job_id: str,
-        namespace: str | None,
-        workspace: str | None,
-        flink_vvp_conn_id: str,
         target_statuses: Sequence[str],
         failure_statuses: Sequence[str],
-        poll_interval: float,
-        end_time: float,
-        deferred_at: float | None = None,
-        execution_timeout: bool = False,
-        try_number: int | None = None,
         stop_strategy_on_kill: str | None = None,
         echo: Mapping[str, Any] | None = None,
+        **polling: Any,
     ) -> None:
-        super().__init__(
-            flink_vvp_conn_id=flink_vvp_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            deferred_at=deferred_at,
-            execution_timeout=execution_timeout,
-            try_number=try_number,
-        )
+        super().__init__(**polling)
         self.job_id = job_id
-        self.namespace = namespace
-        self.workspace = workspace
         self.target_statuses = tuple(target_statuses)
         self.failure_statuses = tuple(failure_statuses)
         self.stop_strategy_on_kill = stop_strategy_on_kill
@@ -328,8 +299,6 @@ class FlinkVVPJobTrigger(_PollingTrigger):
             self._classpath(),
             {
                 "job_id": self.job_id,
-                "namespace": self.namespace,
-                "workspace": self.workspace,
                 "target_statuses": list(self.target_statuses),
                 "failure_statuses": list(self.failure_statuses),
                 "stop_strategy_on_kill": self.stop_strategy_on_kill,
