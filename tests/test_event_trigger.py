@@ -247,3 +247,70 @@ def test_a_single_status_may_be_given_as_a_string_and_the_serialized_form_round_
         "seen": {"d-1": {"j-1": ["RUNNING"]}},
     }
     assert rebuilt(trigger).serialize() == trigger.serialize()
+
+
+def watermark_key(**arguments: Any) -> str:
+    return events.WatermarkVariable(FlinkVVPJobStatusEventTrigger(**arguments)).key
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"deployment_ids": ["d-2"]},
+        {"deployment_ids": ["d-1", "d-2"]},
+        {"statuses": ["CANCELLED"]},
+        {"statuses": ["FAILED", "FINISHED"]},
+        {"flink_vvp_conn_id": "flink_vvp_other"},
+        {"namespace": "other-namespace"},
+        {"workspace": "ws-other"},
+        {"poll_interval": 60},
+    ],
+)
+def test_the_watermark_variable_is_keyed_by_what_the_trigger_watches_not_by_what_it_saw(
+    changed: dict[str, Any],
+) -> None:
+    watch: dict[str, Any] = {"deployment_ids": ["d-1"], "statuses": ["FAILED"], "namespace": "ns", "workspace": "ws"}
+
+    key = watermark_key(**watch)
+
+    assert key.startswith(events.WATERMARK_VARIABLE_PREFIX)
+    assert len(key) <= 250  # Airflow's limit for a Variable's key
+    assert watermark_key(**watch, seen={"d-1": {"j-1": ["RUNNING"]}}) == key
+    assert watermark_key(**{**watch, **changed}) != key
+
+
+@pytest.mark.parametrize(
+    ("airflow_version", "reads_the_variable"),
+    [("3.0.0", False), ("3.0.4", False), ("3.0.5", True), ("3.1.0", True), ("3.3.2", True)],
+)
+async def test_the_watermark_is_read_from_a_variable_only_where_a_trigger_can_also_write_one(
+    airflow_version: str,
+    reads_the_variable: bool,
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment_id = add_deployment("stream")
+    read: list[str] = []
+    real_aload = events.WatermarkVariable.aload
+
+    async def aload(watermark: events.WatermarkVariable) -> dict[str, dict[str, list[str]]] | None:
+        read.append(watermark.key)
+        return await real_aload(watermark)
+
+    monkeypatch.setattr(events, "airflow_version", airflow_version)
+    monkeypatch.setattr(events.WatermarkVariable, "aload", aload)
+    trigger = FlinkVVPJobStatusEventTrigger(deployment_ids=[deployment_id], poll_interval=30)
+    stream = trigger.run()
+    polled = vvp_emulator.request_counts().get("ListJobs", 0)
+    first = asyncio.ensure_future(anext(stream))
+    try:
+        async with asyncio.timeout(10):
+            while vvp_emulator.request_counts().get("ListJobs", 0) == polled:
+                await asyncio.sleep(0.01)
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await stream.aclose()
+
+    assert bool(read) is reads_the_variable
