@@ -255,8 +255,9 @@ async function emulatorAdmin(route, body) {
     body: body ? JSON.stringify(body) : undefined,
     signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
   });
-  check(answer.ok, `${route} of the emulator's admin API answered ${answer.status}: ${await answer.text()}`);
-  return answer.json();
+  const text = await answer.text();
+  check(answer.ok, `${route} of the emulator's admin API answered ${answer.status}: ${text}`);
+  return JSON.parse(text);
 }
 
 // The first truthy answer of probe(), asked every POLL_INTERVAL_MS.
@@ -271,6 +272,7 @@ async function waitUntil(what, probe) {
 }
 
 async function failWatchedJob(token) {
+  step(`4. the running job of deployment ${config.deploymentId}`);
   const running = (await emulatorAdmin('/jobs')).jobs.filter(
     (job) => job.deploymentId === config.deploymentId && job.status?.currentJobStatus === 'RUNNING',
   );
@@ -318,6 +320,7 @@ async function showRemediation(page, { assetId, jobId, runId }) {
   step('4. the asset in the UI: the event of the failure and the run it started');
   await page.goto(`${config.baseUrl}/assets/${assetId}`);
   await page.getByText(config.watcherDagId).first().waitFor();
+  await page.waitForLoadState('networkidle'); // the events list too
   await screenshot(page, '07-asset-event-from-job-failure.png');
 
   step(`4. the run of ${config.watcherDagId} in the UI`);

@@ -14,7 +14,7 @@ from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from airflow_provider_flink_vvp.triggers import events
 from airflow_provider_flink_vvp.triggers.events import MAX_BACKOFF_FACTOR, FlinkVVPJobStatusEventTrigger
-from tests.conftest import AddDeployment
+from tests.conftest import AddDeployment, set_vvp_connection
 
 
 def rebuilt(trigger: FlinkVVPJobStatusEventTrigger) -> FlinkVVPJobStatusEventTrigger:
@@ -314,3 +314,41 @@ async def test_the_watermark_is_read_from_a_variable_only_where_a_trigger_can_al
         await stream.aclose()
 
     assert bool(read) is reads_the_variable
+
+
+@pytest.mark.parametrize(
+    "broken_connection",
+    [
+        pytest.param({"password": "not-the-secret"}, id="a wrong secret, corrected"),
+        pytest.param({"conn_id": "flink_vvp_not_yet"}, id="no connection yet, then made"),
+    ],
+)
+async def test_after_a_failed_poll_the_connection_is_read_again(
+    broken_connection: dict[str, str],
+    vvp_emulator: VVPEmulator,
+    add_deployment: AddDeployment,
+    vvp_namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment_id = add_deployment("stream")
+    job_id = add_job(vvp_emulator, deployment_id, "RUNNING")
+    monkeypatch.delenv("AIRFLOW_CONN_FLINK_VVP_DEFAULT")
+    set_vvp_connection(monkeypatch, vvp_emulator.url, namespace=vvp_namespace, **broken_connection)
+    trigger = FlinkVVPJobStatusEventTrigger(deployment_ids=[deployment_id], poll_interval=0.02)
+    stream = trigger.run()
+    first = asyncio.ensure_future(anext(stream))
+    try:
+        await asyncio.sleep(0.2)  # polls fail meanwhile, the wait between them growing to 0.16 s
+        assert not first.done()
+        set_vvp_connection(monkeypatch, vvp_emulator.url, namespace=vvp_namespace)
+        async with asyncio.timeout(10):
+            while job_id not in trigger.seen.get(deployment_id, {}):
+                await asyncio.sleep(0.01)
+        vvp_emulator.state.set_job_timeline(job_id, [["FAILED", None]])
+        event = await asyncio.wait_for(first, timeout=10)
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await stream.aclose()
+
+    assert (event.payload["job_id"], event.payload["status"]) == (job_id, "FAILED")

@@ -37,7 +37,8 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
     Every ``poll_interval`` it lists each deployment's jobs (ListJobs). Watchers of one deployment in a triggerer
     share that listing (one call per deployment and poll interval, however many watchers), and every client of
     the endpoint waits out the API's throttling together. A poll that fails is logged and the next one comes
-    later, the wait doubling up to :data:`MAX_BACKOFF_FACTOR` poll intervals, until a poll succeeds again.
+    later, the wait doubling up to :data:`MAX_BACKOFF_FACTOR` poll intervals, until a poll succeeds again; the
+    poll after a failure reads the connection anew, so a corrected or rotated secret is taken up without a restart.
 
     Each transition, a job ID with a status, is yielded once: the trigger keeps, per deployment, the statuses it
     has seen each listed job in (its watermark). In the triggerer (Airflow 3.0.5+, see
@@ -124,12 +125,11 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
-        # One hook, so one pooled HTTP client, for the trigger's whole life.
+        # One hook, so one pooled HTTP client, while polls succeed.
         hook = FlinkVVPHook(self.flink_vvp_conn_id)
         watermark = WatermarkVariable(self) if Version(airflow_version) >= DURABLE_WATERMARK_SINCE else None
-        saved = await watermark.aload() if watermark else None
-        if saved is not None:
-            self.seen = {**saved, **self.seen}
+        saved = (await watermark.aload() or {}) if watermark else {}
+        self.seen = {**saved, **self.seen}
         backoff = 1
         try:
             while True:
@@ -139,6 +139,11 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
                     saved = self.seen if await watermark.asave(self.seen) else saved
                 for payload in payloads:
                     yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
+                if failed:
+                    # A hook keeps the connection it first read; the trigger runs for good, so after a failure
+                    # the next poll reads the connection again (a secret fixed or rotated meanwhile).
+                    await hook.aclose()
+                    hook = FlinkVVPHook(self.flink_vvp_conn_id)
                 backoff = min(backoff * 2, MAX_BACKOFF_FACTOR) if failed else 1
                 await asyncio.sleep(self.poll_interval * backoff)
         finally:
