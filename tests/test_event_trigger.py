@@ -281,10 +281,10 @@ def test_the_watermark_variable_is_keyed_by_what_the_trigger_watches_not_by_what
 
 @pytest.mark.parametrize(
     ("airflow_version", "reads_the_variable"),
-    [("3.0.0", False), ("3.0.4", False), ("3.0.5", True), ("3.1.0", True), ("3.3.2", True)],
+    [((3, 0, 0), False), ((3, 0, 4), False), ((3, 0, 5), True), ((3, 1, 0), True), ((3, 3, 2), True)],
 )
 async def test_the_watermark_is_read_from_a_variable_only_where_a_trigger_can_also_write_one(
-    airflow_version: str,
+    airflow_version: tuple[int, int, int],
     reads_the_variable: bool,
     vvp_emulator: VVPEmulator,
     add_deployment: AddDeployment,
@@ -298,7 +298,7 @@ async def test_the_watermark_is_read_from_a_variable_only_where_a_trigger_can_al
         read.append(watermark.key)
         return await real_aload(watermark)
 
-    monkeypatch.setattr(events, "airflow_version", airflow_version)
+    monkeypatch.setattr(events, "get_base_airflow_version_tuple", lambda: airflow_version)
     monkeypatch.setattr(events.WatermarkVariable, "aload", aload)
     trigger = FlinkVVPJobStatusEventTrigger(deployment_ids=[deployment_id], poll_interval=30)
     stream = trigger.run()

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow import __version__ as airflow_version
+from airflow.providers.common.compat.version_compat import get_base_airflow_version_tuple
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
-from packaging.version import Version
 
 from airflow_provider_flink_vvp.api.errors import VVPError
 
@@ -26,7 +25,7 @@ WATCHABLE_STATUSES = ("STARTING", "RUNNING", "FAILED", "CANCELLED", "FINISHED")
 MAX_BACKOFF_FACTOR = 8
 #: The first Airflow release whose triggerer lets a trigger write an Airflow Variable (its trigger runner relays
 #: PutVariable from 3.0.5 on; 3.0.0 to 3.0.4 relay reads only).
-DURABLE_WATERMARK_SINCE = Version("3.0.5")
+DURABLE_WATERMARK_SINCE = (3, 0, 5)
 #: The prefix of the Airflow Variables that keep the watermarks.
 WATERMARK_VARIABLE_PREFIX = "flink_vvp.job_status_watermark."
 
@@ -127,7 +126,7 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
 
         # One hook, so one pooled HTTP client, while polls succeed.
         hook = FlinkVVPHook(self.flink_vvp_conn_id)
-        watermark = WatermarkVariable(self) if Version(airflow_version) >= DURABLE_WATERMARK_SINCE else None
+        watermark = WatermarkVariable(self) if get_base_airflow_version_tuple() >= DURABLE_WATERMARK_SINCE else None
         saved = (await watermark.aload() or {}) if watermark else {}
         self.seen = {**saved, **self.seen}
         backoff = 1
