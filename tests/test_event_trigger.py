@@ -352,3 +352,19 @@ async def test_after_a_failed_poll_the_connection_is_read_again(
         await stream.aclose()
 
     assert (event.payload["job_id"], event.payload["status"]) == (job_id, "FAILED")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"deployment_ids": ["d-1"]},
+        {"deployment_ids": ["d-1", "d-2"], "statuses": ["FAILED", "FINISHED"], "namespace": "ns", "workspace": "ws"},
+        {"deployment_ids": ["d-1"], "statuses": "RUNNING", "poll_interval": 5, "seen": {}},
+    ],
+)
+def test_a_watcher_as_a_dag_declares_it_serializes_no_mapping(arguments: dict[str, Any]) -> None:
+    # Airflow 3.0's triggerer decodes a mapping among an asset watcher's arguments one level short, and dies on it.
+    _, kwargs = FlinkVVPJobStatusEventTrigger(**arguments).serialize()
+
+    assert not [name for name, value in kwargs.items() if isinstance(value, dict)]
+    assert rebuilt(FlinkVVPJobStatusEventTrigger(**arguments)).serialize()[1] == kwargs

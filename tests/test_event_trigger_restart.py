@@ -167,6 +167,9 @@ def test_a_failure_while_no_triggerer_ran_is_one_event_after_a_restart_and_none_
     (airflow.dags / "on_flink_failure.py").write_text(textwrap.dedent(WATCHER_DAG.format(deployment_id=deployment_id)))
     airflow.run("db", "migrate")
     airflow.run("dags", "reserialize")
+    if airflow.query("SELECT count(*) FROM trigger") == [(0,)]:
+        # Airflow 3.0 gives a watcher its trigger only once the asset's DAG is in the DB: a second pass.
+        airflow.run("dags", "reserialize")
     assert airflow.query("SELECT count(*) FROM trigger") == [(1,)]
 
     def polls() -> int:
