@@ -7,6 +7,9 @@ import path from 'node:path';
 
 const STEP_TIMEOUT_MS = 30_000;
 const DAG_RUN_TIMEOUT_MS = 300_000;
+// The watcher's polls fail until the connection exists, the wait between them growing to 8 polls.
+const WATCHER_TIMEOUT_MS = 180_000;
+const WATERMARK_VARIABLE_PREFIX = 'flink_vvp.job_status_watermark.';
 const POLL_INTERVAL_MS = 2_000;
 const CONNECTION_ID = 'flink_vvp_default';
 const CONNECTION_TYPE = 'Flink VVP (Alibaba Cloud Realtime Compute)';
@@ -33,6 +36,9 @@ const config = {
   dagId: setting('E2E_DAG_ID'),
   sensorTaskId: setting('E2E_SENSOR_TASK_ID'),
   expectedLink: setting('E2E_EXPECTED_LINK'),
+  deploymentId: setting('E2E_DEPLOYMENT_ID'),
+  watcherDagId: setting('E2E_WATCHER_DAG_ID'),
+  assetUri: setting('E2E_ASSET_URI'),
   screenshotsDir: setting('E2E_SCREENSHOTS_DIR'),
   failureDir: setting('E2E_FAILURE_DIR'),
 };
@@ -202,9 +208,9 @@ async function triggerDag(page) {
   return (await answer.json()).dag_run_id;
 }
 
-async function waitForSuccess(token, runId) {
-  step(`3. wait for run ${runId} to succeed`);
-  const runRoute = `/dags/${config.dagId}/dagRuns/${encodeURIComponent(runId)}`;
+async function waitForSuccess(token, dagId, runId) {
+  step(`wait for run ${runId} of ${dagId} to succeed`);
+  const runRoute = `/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`;
   const deadline = Date.now() + DAG_RUN_TIMEOUT_MS;
   let state = 'unknown';
   while (Date.now() < deadline) {
@@ -242,6 +248,88 @@ async function checkSensorLink(page, token, runId) {
   await screenshot(page, '06-sensor-deployment-link.png');
 }
 
+async function emulatorAdmin(route, body) {
+  const answer = await fetch(`${config.emulatorUrl}/_emulator${route}`, {
+    method: body ? 'POST' : 'GET',
+    headers: { 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+  });
+  const text = await answer.text();
+  check(answer.ok, `${route} of the emulator's admin API answered ${answer.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+// The first truthy answer of probe(), asked every POLL_INTERVAL_MS.
+async function waitUntil(what, probe) {
+  const deadline = Date.now() + WATCHER_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const found = await probe();
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+  throw new Error(`no ${what} within ${WATCHER_TIMEOUT_MS / 1000} s`);
+}
+
+async function failWatchedJob(token) {
+  step(`4. the running job of deployment ${config.deploymentId}`);
+  const running = (await emulatorAdmin('/jobs')).jobs.filter(
+    (job) => job.deploymentId === config.deploymentId && job.status?.currentJobStatus === 'RUNNING',
+  );
+  check(running.length === 1, `expected one running job of ${config.deploymentId}, found ${running.length}`);
+  const { jobId } = running[0];
+  // A job's status before the watcher first listed it is history, not an event: wait until it has.
+  step(`4. the asset watcher of ${config.watcherDagId} has seen job ${jobId} running`);
+  const pattern = encodeURIComponent(WATERMARK_VARIABLE_PREFIX);
+  await waitUntil(`watermark listing job ${jobId}`, async () => {
+    const { variables } = await api(token, `/variables?variable_key_pattern=${pattern}`);
+    return variables.some((variable) => JSON.parse(variable.value)[config.deploymentId]?.[jobId]?.includes('RUNNING'));
+  });
+  step(`4. the emulator fails job ${jobId}`);
+  await emulatorAdmin(`/jobs/${jobId}/timeline`, { timeline: [['FAILED', null]] });
+  return jobId;
+}
+
+async function waitForRemediation(token, jobId) {
+  step('4. the asset event of the failure');
+  const { assets } = await api(token, `/assets?uri_pattern=${encodeURIComponent(config.assetUri)}`);
+  const asset = assets.find((candidate) => candidate.uri === config.assetUri);
+  check(asset, `no asset ${config.assetUri}; assets: ${JSON.stringify(assets.map((candidate) => candidate.uri))}`);
+  const event = await waitUntil(`asset event of job ${jobId}'s failure`, async () => {
+    const { asset_events: events } = await api(token, `/assets/events?asset_id=${asset.id}`);
+    return events.find((candidate) => candidate.extra?.payload?.job_id === jobId);
+  });
+  const { payload } = event.extra;
+  check(
+    payload.status === 'FAILED' && payload.deployment_id === config.deploymentId && payload.failure_reason,
+    `the event's payload is not the failure of job ${jobId}: ${JSON.stringify(payload)}`,
+  );
+
+  step(`4. the run of ${config.watcherDagId} the event started`);
+  const run = await waitUntil(`asset-triggered run of ${config.watcherDagId}`, async () => {
+    const { dag_runs: runs } = await api(token, `/dags/${config.watcherDagId}/dagRuns`);
+    return runs.find((candidate) => candidate.run_type === 'asset_triggered');
+  });
+  await waitForSuccess(token, config.watcherDagId, run.dag_run_id);
+  const { dag_runs: runs } = await api(token, `/dags/${config.watcherDagId}/dagRuns`);
+  check(runs.length === 1, `one failure started ${runs.length} runs of ${config.watcherDagId}`);
+  return { assetId: asset.id, runId: run.dag_run_id };
+}
+
+async function showRemediation(page, { assetId, runId }) {
+  step('4. the asset in the UI: the event of the failure and the run it started');
+  await page.goto(`${config.baseUrl}/assets/${assetId}`);
+  await page.getByText(config.watcherDagId).first().waitFor();
+  await page.waitForLoadState('networkidle'); // the events list too
+  await screenshot(page, '07-asset-event-from-job-failure.png');
+
+  step(`4. the run of ${config.watcherDagId} in the UI`);
+  const runPath = `/dags/${config.watcherDagId}/runs/${encodeURIComponent(runId)}`;
+  await page.goto(`${config.baseUrl}${runPath}`);
+  await page.getByText('Success', { exact: true }).first().waitFor();
+  await screenshot(page, '08-remediation-dag-run.png');
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: config.chromium,
@@ -262,8 +350,11 @@ async function main() {
     await testConnection(page);
     const runId = await triggerDag(page);
     const token = await apiToken();
-    await waitForSuccess(token, runId);
+    await waitForSuccess(token, config.dagId, runId);
     await checkSensorLink(page, token, runId);
+    const jobId = await failWatchedJob(token);
+    const remediation = await waitForRemediation(token, jobId);
+    await showRemediation(page, remediation);
   } catch (error) {
     console.error(`[browser] FAILED at "${currentStep}": ${error.message}`);
     if (page) {

@@ -3,8 +3,10 @@
 Starts the VVP emulator and a real Airflow (``airflow standalone``, in a temporary AIRFLOW_HOME),
 then runs ``browser.mjs``, which drives Debian's headless Chromium through what a data engineer
 does: log in, create a Flink VVP connection through the form, press Test with a wrong and with the
-right secret, trigger the example DAG and follow the sensor's "Flink VVP deployment" link.
-Screenshots of each step land in ``docs/screenshots/``.
+right secret, trigger the example DAG and follow the sensor's "Flink VVP deployment" link; then the
+emulator fails the job, the on-failure example's asset watcher turns that into an asset event, and the
+asset's page shows it with the remediation DAG run it started. Screenshots of each step land in
+``docs/screenshots/``.
 
 Installs what it needs first (Debian's chromium, the npm packages of ``package-lock.json``), does
 nothing when they are there already, and stops every process it started, also on failure.
@@ -42,9 +44,14 @@ REPO_DIR = E2E_DIR.parent
 STATE_FILE = E2E_DIR / "state.json"
 BROWSER_SCRIPT = E2E_DIR / "browser.mjs"
 EXAMPLE_DAG = REPO_DIR / "example_dags" / "example_flink_vvp.py"
+WATCHER_DAG = REPO_DIR / "example_dags" / "example_flink_vvp_on_failure.py"
 SCREENSHOTS_DIR = REPO_DIR / "docs" / "screenshots"
 VENV_BIN = Path(sys.executable).parent
 DAG_ID = "example_flink_vvp"
+WATCHER_DAG_ID = "example_flink_vvp_on_failure"
+# The watcher polls this often here (30 s in the example): until the browser has made the connection its polls
+# fail, and the wait between them doubles up to 8 polls.
+WATCHER_POLL_INTERVAL = 2
 EMULATOR_MODULE = "airflow_provider_flink_vvp.testing.emulator"
 CHROMIUM = "/usr/bin/chromium"
 MIN_NODE_MAJOR = 20  # playwright-core's own floor
@@ -151,7 +158,7 @@ def run_e2e() -> None:
     try:
         api_port = free_port()
         base_url = f"http://127.0.0.1:{api_port}"
-        env = _airflow_env(airflow_home, api_port)
+        env = _airflow_env(airflow_home, api_port, deployment)
         with airflow_log.open("wb") as log_file:
             airflow = processes.start(
                 "airflow standalone", ["airflow", "standalone"], env=env, stdout=log_file, cwd=airflow_home
@@ -165,7 +172,11 @@ def run_e2e() -> None:
         # the job starting and defers to the triggerer until it runs.
         emulator = processes.start(
             "emulator",
-            [sys.executable, "-m", EMULATOR_MODULE, "--host", "127.0.0.1", "--port", "0", "--state", str(STATE_FILE)],
+            [
+                *[sys.executable, "-m", EMULATOR_MODULE, "--host", "127.0.0.1", "--port", "0"],
+                # --admin: the browser steps fail the job through the emulator's admin API.
+                *["--state", str(STATE_FILE), "--admin"],
+            ],
             env=_without_cloud_credentials(os.environ),
             stdout=subprocess.PIPE,
             cwd=REPO_DIR,
@@ -186,6 +197,9 @@ def run_e2e() -> None:
                 "E2E_DAG_ID": DAG_ID,
                 "E2E_SENSOR_TASK_ID": "wait_until_running",
                 "E2E_EXPECTED_LINK": expected_link,
+                "E2E_DEPLOYMENT_ID": deployment.deployment_id,
+                "E2E_WATCHER_DAG_ID": WATCHER_DAG_ID,
+                "E2E_ASSET_URI": _asset_uri(deployment),
                 "E2E_SCREENSHOTS_DIR": str(SCREENSHOTS_DIR),
                 "E2E_FAILURE_DIR": str(airflow_home / "failure"),
             }
@@ -214,6 +228,12 @@ def _expected_link(deployment: Deployment) -> str:
     )
 
 
+def _asset_uri(deployment: Deployment) -> str:
+    from airflow_provider_flink_vvp.assets import DeploymentAddress
+
+    return DeploymentAddress(deployment.workspace, deployment.namespace, deployment.name).uri
+
+
 def _without_cloud_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     # The connection must come from the form alone, not from the environment of whoever runs this.
     return {
@@ -223,10 +243,11 @@ def _without_cloud_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _airflow_env(airflow_home: Path, api_port: int) -> dict[str, str]:
+def _airflow_env(airflow_home: Path, api_port: int, deployment: Deployment) -> dict[str, str]:
     dags_folder = airflow_home / "dags"
     dags_folder.mkdir()
     shutil.copy2(EXAMPLE_DAG, dags_folder / EXAMPLE_DAG.name)
+    (dags_folder / WATCHER_DAG.name).write_text(_watcher_dag_source(deployment), encoding="utf-8")
     return {
         **_without_cloud_credentials(os.environ),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -244,6 +265,24 @@ def _airflow_env(airflow_home: Path, api_port: int) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }
+
+
+def _watcher_dag_source(deployment: Deployment) -> str:
+    """The on-failure example, watching the e2e deployment every :data:`WATCHER_POLL_INTERVAL` seconds."""
+    source = WATCHER_DAG.read_text(encoding="utf-8")
+    settings = {
+        "WORKSPACE": deployment.workspace,
+        "NAMESPACE": deployment.namespace,
+        "DEPLOYMENT_NAME": deployment.name,
+        "DEPLOYMENT_ID": deployment.deployment_id,
+    }
+    replacements = [(rf'^{name} = ".*"$', f"{name} = {json.dumps(value)}") for name, value in settings.items()]
+    replacements.append((r"poll_interval=30,", f"poll_interval={WATCHER_POLL_INTERVAL},"))
+    for pattern, replacement in replacements:
+        source, count = re.subn(pattern, replacement, source, flags=re.MULTILINE)
+        if count != 1:
+            raise E2EError(f"{WATCHER_DAG.name} has no line matching {pattern!r} to point it at the e2e deployment")
+    return source
 
 
 def _admin_password(airflow_home: Path) -> str:
@@ -290,15 +329,16 @@ def wait_until_dag_parsed(base_url: str, token: str, airflow: subprocess.Popen[b
         _check_alive(airflow, airflow_log)
         errors = http_json(f"{base_url}/api/v2/importErrors", token=token).get("import_errors", [])
         if errors:
-            raise E2EError(f"the example DAG does not import: {errors[0].get('stack_trace', errors[0])}")
+            raise E2EError(f"an example DAG does not import: {errors[0].get('stack_trace', errors[0])}")
         try:
-            http_json(f"{base_url}/api/v2/dags/{DAG_ID}", token=token)
+            for dag_id in (DAG_ID, WATCHER_DAG_ID):
+                http_json(f"{base_url}/api/v2/dags/{dag_id}", token=token)
         except E2EError:
             return False
         return True
 
-    wait_for(parsed, timeout=DAG_PARSED_TIMEOUT, what=f"the DAG processor to parse {DAG_ID}")
-    log(f"{DAG_ID} parsed")
+    wait_for(parsed, timeout=DAG_PARSED_TIMEOUT, what=f"the DAG processor to parse {DAG_ID} and {WATCHER_DAG_ID}")
+    log(f"{DAG_ID} and {WATCHER_DAG_ID} parsed")
 
 
 def _check_alive(process: subprocess.Popen[bytes], airflow_log: Path) -> None:
@@ -320,7 +360,7 @@ def _print_diagnostics(airflow_home: Path, airflow_log: Path, admin_password: st
     log(f"kept {airflow_home} for inspection")
     if airflow_log.exists():
         _print_tail("airflow standalone", airflow_log, secrets, AIRFLOW_LOG_TAIL_LINES)
-    task_logs = sorted((airflow_home / "logs").glob(f"dag_id={DAG_ID}/**/*.log"), key=lambda path: path.stat().st_mtime)
+    task_logs = sorted((airflow_home / "logs").glob("dag_id=*/**/*.log"), key=lambda path: path.stat().st_mtime)
     for task_log in task_logs[-3:]:
         _print_tail(str(task_log.relative_to(airflow_home)), task_log, secrets, TASK_LOG_TAIL_LINES)
     failure_dir = airflow_home / "failure"

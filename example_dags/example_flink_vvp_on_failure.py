@@ -3,7 +3,9 @@
 The watcher's trigger (:class:`~airflow_provider_flink_vvp.triggers.events.FlinkVVPJobStatusEventTrigger`) runs in
 the triggerer and lists the deployment's jobs every 30 seconds; each job that enters FAILED is one asset event,
 whose ``extra["payload"]`` holds the job's ID, status, failure reason and message and when it failed. The DAG
-scheduled on the asset logs the failure and starts the deployment again from its latest state.
+scheduled on the asset logs the failure and starts the deployment again from its latest state. On Airflow 3.0.5+
+the watcher keeps the jobs it has seen in an Airflow Variable, so a job that fails while no triggerer runs still
+starts one run, once a triggerer runs the watcher again.
 
 Uses the ``flink_vvp_default`` connection (AccessKey, workspace and namespace). Set the workspace, namespace,
 deployment name and ID below to your deployment's.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.version_compat import get_base_airflow_version_tuple
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_flink_vvp.api.errors import VVPError
@@ -20,6 +23,11 @@ WATCHABLE_STATUSES = ("STARTING", "RUNNING", "FAILED", "CANCELLED", "FINISHED")
 #: Under errors (throttling included, once the client's own retries are spent) the wait between polls doubles up
 #: to this many poll intervals.
 MAX_BACKOFF_FACTOR = 8
+#: The first Airflow release whose triggerer lets a trigger write an Airflow Variable (its trigger runner relays
+#: PutVariable from 3.0.5 on; 3.0.0 to 3.0.4 relay reads only).
+DURABLE_WATERMARK_SINCE = (3, 0, 5)
+#: The prefix of the Airflow Variables that keep the watermarks.
+WATERMARK_VARIABLE_PREFIX = "flink_vvp.job_status_watermark."
 
 
 class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
@@ -28,13 +36,23 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
     Every ``poll_interval`` it lists each deployment's jobs (ListJobs). Watchers of one deployment in a triggerer
     share that listing (one call per deployment and poll interval, however many watchers), and every client of
     the endpoint waits out the API's throttling together. A poll that fails is logged and the next one comes
-    later, the wait doubling up to :data:`MAX_BACKOFF_FACTOR` poll intervals, until a poll succeeds again.
+    later, the wait doubling up to :data:`MAX_BACKOFF_FACTOR` poll intervals, until a poll succeeds again; the
+    poll after a failure reads the connection anew, so a corrected or rotated secret is taken up without a restart.
 
     Each transition, a job ID with a status, is yielded once: the trigger keeps, per deployment, the statuses it
-    has seen each listed job in (its watermark), and :meth:`serialize` carries them, so a trigger rebuilt from
-    its serialized form resumes where it was. The first poll of a deployment only takes note of its jobs as they
-    are: a status a job held before the trigger watched is history, not an event. A status held for less than a
-    poll interval (a STARTING job, often) may pass unseen; a final status (FAILED, CANCELLED, FINISHED) is not
+    has seen each listed job in (its watermark). In the triggerer (Airflow 3.0.5+, see
+    :data:`DURABLE_WATERMARK_SINCE`) the watermark is kept in an Airflow Variable (:class:`WatermarkVariable`,
+    keyed by the trigger's arguments, as Airflow itself tells watchers apart), read when the trigger starts and
+    written after each poll that changed it, before that poll's events are yielded. So a trigger started again
+    (a triggerer restart, a re-assignment to another triggerer) yields the transitions that happened while no
+    triggerer ran, once, and repeats none. The one gap: when the triggerer dies after the write and before it
+    has handed the events to the metadata DB (its next state sync, about a second), those events are lost, not
+    repeated. When the Variable cannot be written, the events are yielded all the same and the next poll tries
+    again: a restart before it succeeds repeats them. Before 3.0.5, or where the Variable cannot be read, the
+    watermark lives in the trigger alone and :meth:`serialize` carries it: a trigger started afresh only takes
+    note of the jobs as they are on its first poll (a status a job held before the trigger watched is history,
+    not an event), so a transition while no triggerer ran is missed, never repeated. A status held for less than
+    a poll interval (a STARTING job, often) may pass unseen; a final status (FAILED, CANCELLED, FINISHED) is not
     missed.
 
     An event's payload: ``deployment_id``, ``job_id``, ``status``, ``failure_reason`` and ``failure_message``
@@ -90,30 +108,42 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
         }
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "deployment_ids": list(self.deployment_ids),
-                "statuses": list(self.statuses),
-                "namespace": self.namespace,
-                "workspace": self.workspace,
-                "flink_vvp_conn_id": self.flink_vvp_conn_id,
-                "poll_interval": self.poll_interval,
-                "seen": self.seen,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "deployment_ids": list(self.deployment_ids),
+            "statuses": list(self.statuses),
+            "namespace": self.namespace,
+            "workspace": self.workspace,
+            "flink_vvp_conn_id": self.flink_vvp_conn_id,
+            "poll_interval": self.poll_interval,
+        }
+        # Only a watermark that holds something: Airflow 3.0's triggerer decodes a mapping among an asset watcher's
+        # arguments one level short (its runner dies on it), and the watcher a DAG declares has seen nothing.
+        if self.seen:
+            kwargs["seen"] = self.seen
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
-        # One hook, so one pooled HTTP client, for the trigger's whole life.
+        # One hook, so one pooled HTTP client, while polls succeed.
         hook = FlinkVVPHook(self.flink_vvp_conn_id)
+        watermark = WatermarkVariable(self) if get_base_airflow_version_tuple() >= DURABLE_WATERMARK_SINCE else None
+        saved = (await watermark.aload() or {}) if watermark else {}
+        self.seen = {**saved, **self.seen}
         backoff = 1
         try:
             while True:
                 payloads, failed = await self.poll(hook)
+                if watermark and self.seen != saved:
+                    # Written before the events are yielded: a restart after this poll repeats none of them.
+                    saved = self.seen if await watermark.asave(self.seen) else saved
                 for payload in payloads:
                     yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
+                if failed:
+                    # A hook keeps the connection it first read; the trigger runs for good, so after a failure
+                    # the next poll reads the connection again (a secret fixed or rotated meanwhile).
+                    await hook.aclose()
+                    hook = FlinkVVPHook(self.flink_vvp_conn_id)
                 backoff = min(backoff * 2, MAX_BACKOFF_FACTOR) if failed else 1
                 await asyncio.sleep(self.poll_interval * backoff)
         finally:
@@ -162,7 +192,8 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
                 statuses.append(job.status)
             now_seen[job.job_id] = statuses
         # Only the jobs still listed are kept: the watermark stays as small as the deployment's job history.
-        self.seen[deployment_id] = now_seen
+        # A new dict, not an update: run() compares it with the one it saved.
+        self.seen = {**self.seen, deployment_id: now_seen}
         return payloads
 
     def _payload(self, job: Job) -> dict[str, Any]:
@@ -178,3 +209,77 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
             "namespace": self.namespace,
             "workspace": self.workspace,
         }
+
+
+class WatermarkVariable:
+    """The Airflow Variable that keeps a :class:`FlinkVVPJobStatusEventTrigger`'s watermark across its restarts.
+
+    Its key is :data:`WATERMARK_VARIABLE_PREFIX` and a digest of the trigger's arguments (deployments, statuses,
+    connection, namespace, workspace, poll interval): the identity Airflow gives an asset watcher's trigger, so
+    every watcher Airflow runs as one trigger shares one Variable, and a changed watcher starts a new one. Its
+    value, JSON: per deployment ID, per job ID the API still lists, the statuses seen; no secret. Deleting it
+    makes the watcher start afresh. Read and written through the Task SDK, as a task would, off the event loop.
+
+    :param trigger: the trigger whose watermark this is.
+    """
+
+    def __init__(self, trigger: FlinkVVPJobStatusEventTrigger) -> None:
+        identity = {name: value for name, value in trigger.serialize()[1].items() if name != "seen"}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+        self.key = WATERMARK_VARIABLE_PREFIX + digest
+        self.description = (
+            f"The job statuses seen by FlinkVVPJobStatusEventTrigger (deployments {', '.join(trigger.deployment_ids)}; "
+            f"statuses {', '.join(trigger.statuses)}; connection {trigger.flink_vvp_conn_id}). Delete it to start "
+            "the watcher afresh."
+        )
+        self.log = trigger.log
+
+    async def aload(self) -> dict[str, dict[str, list[str]]] | None:
+        """The saved watermark; None when there is none or it cannot be read (logged)."""
+        from airflow.sdk import Variable
+        from asgiref.sync import sync_to_async
+
+        try:
+            raw = await sync_to_async(Variable.get)(self.key, default=None)
+        except Exception as error:
+            self.log.warning(
+                "Could not read the watermark (Variable %s): %s: %s. Starting afresh: transitions while no "
+                "triggerer watched are not events.",
+                self.key,
+                type(error).__name__,
+                error,
+            )
+            return None
+        if raw is None:
+            return None
+        try:
+            saved = json.loads(raw)
+            return {
+                str(deployment_id): {
+                    str(job_id): [str(status) for status in statuses] for job_id, statuses in jobs.items()
+                }
+                for deployment_id, jobs in saved.items()
+            }
+        except (ValueError, AttributeError, TypeError) as error:
+            self.log.warning("The watermark in Variable %s is not one (%s); starting afresh.", self.key, error)
+            return None
+
+    async def asave(self, seen: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
+        """Write the watermark; whether it was written (a failure is logged)."""
+        from airflow.sdk import Variable
+        from asgiref.sync import sync_to_async
+
+        try:
+            await sync_to_async(Variable.set)(
+                self.key, json.dumps(seen, separators=(",", ":")), description=self.description
+            )
+        except Exception as error:
+            self.log.warning(
+                "Could not write the watermark (Variable %s): %s: %s. Its events are yielded all the same; a "
+                "restart before the next write repeats them.",
+                self.key,
+                type(error).__name__,
+                error,
+            )
+            return False
+        return True
