@@ -12,7 +12,8 @@ DIST_VENV := build/dist-venv
 
 .PHONY: demo test lint e2e versions bench cluster dist docs clean
 
-$(STAMP): pyproject.toml
+# README.md too: the package's metadata (its long description, which tests read) is built from it.
+$(STAMP): pyproject.toml README.md
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
