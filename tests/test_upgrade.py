@@ -46,6 +46,12 @@ def test_restarts_are_read_only_from_a_number_the_job_reports(status: dict[str, 
         ({"deployment_id": "dep-1"}, "Pass exactly one of deployment_name"),
         ({"jar_uri": "oss://bucket/job.jar"}, "pass one kind"),
         ({"sql_script": "  "}, "sql_script must be a non-empty string"),
+        ({"stable_for": 300, "timeout": 300}, "stable_for (300 s) must be shorter than timeout (300 s)"),
+        (
+            {"stable_for": timedelta(hours=2), "timeout": timedelta(hours=1)},
+            "stable_for (7200 s) must be shorter than timeout (3600 s)",
+        ),
+        ({"stable_for": timedelta(days=2)}, "stable_for (172800 s) must be shorter than timeout (86400 s)"),
     ],
 )
 def test_bad_arguments_are_refused_naming_the_parameter_and_the_value(arguments: dict[str, Any], error: str) -> None:

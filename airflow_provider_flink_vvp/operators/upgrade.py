@@ -9,7 +9,8 @@ stopped: ``FlinkVVPUpgradeJobOperator._where_the_last_try_stopped`` is the one p
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -99,7 +100,8 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     start, its ``stable_for`` watch (:class:`~.triggers.stability.FlinkVVPJobStabilityTrigger`, which carries the
     task's first RUNNING look, so a triggerer restart does not start the watch over), and the rollback's waits,
     on every Airflow version: why the new version failed travels with the rollback's deferrals and comes back in
-    their events, so the task's message names it even without a task state store. A savepoint that ends FAILED
+    their events, so the task's message names it even without a task state store (and, when the rollback fails
+    too, names it before what the rollback met). A savepoint that ends FAILED
     fails the try before the deployment is touched; its retry takes a new savepoint.
 
     Killed (marked failed, or its ``execution_timeout`` runs out), the task stops nothing, in the worker or
@@ -113,7 +115,8 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     :param savepoint_strategy: ``"stop_with_savepoint"`` or ``"savepoint_then_stop"``.
     :param allow_non_restored_state: start even when part of the savepoint's state maps to no operator of the
         new job graph.
-    :param stable_for: seconds (or a timedelta) the new job must run without a restart to count as upgraded.
+    :param stable_for: seconds (or a timedelta) the new job must run without a restart to count as upgraded;
+        shorter than ``timeout``.
     :param rollback: restore the previous spec and start it from the savepoint when the new version fails; off,
         the task fails and leaves the deployment as the new version left it.
     :param deferrable: wait in the triggerer instead of a worker slot (see above).
@@ -151,6 +154,12 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         self.deferrable = deferrable
         self.poll_interval = seconds("poll_interval", poll_interval)
         self.timeout = seconds("timeout", timeout)
+        if self.stable_for >= self.timeout:
+            raise ValueError(
+                f"stable_for ({self.stable_for:g} s) must be shorter than timeout ({self.timeout:g} s), which bounds "
+                "the stable_for watch too: every upgrade would time out and be rolled back. Raise timeout or lower "
+                "stable_for."
+            )
         self.fetch_diagnostics = fetch_diagnostics
         # The step this try is in, and what a retry does from there: what on_kill tells.
         self._step = ("reading the deployment", "starts the upgrade afresh: nothing was stopped")
@@ -197,7 +206,9 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             return self._upgrade(context, resumed=False)
         unstable_in_time = event["status"] == "timeout" and "stability" in event and not event.get("execution_timeout")
         if event["status"] not in ("success", "failure") and not unstable_in_time:
-            self._resume(context, event)  # raises
+            first_failure = (event.get("echo") or {}).get("failure")  # a rollback's wait: why the upgrade failed
+            with _naming_the_first_failure(first_failure) if first_failure else nullcontext():
+                self._resume(context, event)  # raises
         if event["status"] == "failure" and "savepoint_id" in event:
             # The savepoint FAILED: the try ends here, as in the worker; its retry takes a new savepoint.
             raise AirflowException(f"{event['message']}. Console: {self._publish_url(context, event['deployment_id'])}")
@@ -539,21 +550,22 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
             savepoint.savepoint_id,
         )
         job = progress.new_job
-        if job is not None and progress.rollback_job is None:
-            job = self.hook.get_job(job.job_id, **where)
-            if job.is_active and job.status != "CANCELLING":
-                self.hook.stop_job(job.job_id, stop_strategy="NONE", **where)
-            if not job.is_terminal:
-                self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), (), failure=failure)
-        if not progress.restored:
-            apply_update(self, UpdatePlan(deployment_id, dict(previous), dict(previous), []))
-            self._record(context, restored=True)
-        rollback = progress.rollback_job or self._start_once(
-            context, "rollback_start", deployment_id, savepoint.savepoint_id
-        )
-        context["ti"].xcom_push(key=SAVEPOINT_ID_XCOM_KEY, value=savepoint.savepoint_id)
-        context["ti"].xcom_push(key=PREVIOUS_SPEC_XCOM_KEY, value=previous)
-        self._wait_for(context, rollback.job_id, ("RUNNING",), NOT_RUNNING, failure=failure)
+        with _naming_the_first_failure(failure):
+            if job is not None and progress.rollback_job is None:
+                job = self.hook.get_job(job.job_id, **where)
+                if job.is_active and job.status != "CANCELLING":
+                    self.hook.stop_job(job.job_id, stop_strategy="NONE", **where)
+                if not job.is_terminal:
+                    self._wait_for(context, job.job_id, (*_ENDED, "FAILED"), (), failure=failure)
+            if not progress.restored:
+                apply_update(self, UpdatePlan(deployment_id, dict(previous), dict(previous), []))
+                self._record(context, restored=True)
+            rollback = progress.rollback_job or self._start_once(
+                context, "rollback_start", deployment_id, savepoint.savepoint_id
+            )
+            context["ti"].xcom_push(key=SAVEPOINT_ID_XCOM_KEY, value=savepoint.savepoint_id)
+            context["ti"].xcom_push(key=PREVIOUS_SPEC_XCOM_KEY, value=previous)
+            self._wait_for(context, rollback.job_id, ("RUNNING",), NOT_RUNNING, failure=failure)
         self._fail(
             f"Upgrade of deployment {deployment_id} failed: {failure}. Rolled back to the previous spec from "
             f"savepoint {savepoint.savepoint_id}: job {rollback.job_id} is RUNNING. "
@@ -586,3 +598,13 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         state = TaskState(self, context)
         stored = {key: value for key, value in (state.get(UPGRADE_STATE_KEY) or {}).items() if key != "series"}
         state.set(UPGRADE_STATE_KEY, {**stored, **steps})
+
+
+@contextmanager
+def _naming_the_first_failure(failure: str) -> Iterator[None]:
+    """A rollback that fails too ends the task saying first why the new version failed, then what the rollback
+    met; the task's way of failing (fail, retry, skip) stays the rollback's."""
+    try:
+        yield
+    except AirflowException as error:
+        raise type(error)(f"Upgrade failed: {failure}. The rollback did not finish: {error}") from error

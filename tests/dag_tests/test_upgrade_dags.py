@@ -467,7 +467,7 @@ def test_a_killed_upgrade_stops_nothing_and_says_which_step_it_was_in_and_what_a
         assert (old.status, new.status) == ("CANCELLED", "RUNNING")
         assert counts.since() == expected_requests("stop_with_savepoint")
         said = (
-            f"The upgrade was killed while watching job {new.job_id} of the new version for 120 s; nothing is "
+            f"The upgrade was killed while watching job {new.job_id} of the new version for 30 s; nothing is "
             "stopped, so that the stream is not left down. A retry watches it again (and rolls back if it is not "
             "stable)"
         )
@@ -481,8 +481,21 @@ def test_a_killed_upgrade_stops_nothing_and_says_which_step_it_was_in_and_what_a
 
 @pytest.mark.parametrize("mode", WAIT_MODES)
 def test_a_new_version_not_stable_within_the_timeout_is_rolled_back(
-    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, trigger_runs: list[TriggerRun]
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    deployment: str,
+    after_start: Any,
+    trigger_runs: list[TriggerRun],
 ) -> None:
+    started: list[str] = []
+
+    def leave_running_for_good(job_id: str) -> None:  # the new version's job only, not the rollback's
+        if not started:  # RUNNING long enough for a deferred task to resume and see it, shorter than stable_for
+            vvp_emulator.state.set_job_timeline(job_id, [["STARTING", 0.3], ["RUNNING", 3.0], ["STARTING", None]])
+        started.append(job_id)
+
+    after_start(leave_running_for_good)
     counts = Counts(vvp_emulator)
 
     result = run_dag(f"flink_vvp_upgrade_unstable_in_time_{mode}")
@@ -492,9 +505,27 @@ def test_a_new_version_not_stable_within_the_timeout_is_rolled_back(
     assert (new.status, rollback.status) == ("CANCELLED", "RUNNING")
     assert counts.since() == expected_requests("stop_with_savepoint", starts=2, updates=2)
     assert (
-        f"Upgrade of deployment {deployment} failed: job {new.job_id} was not RUNNING and stable for 120 s before "
-        f"the wait timed out (last seen RUNNING). Rolled back"
+        f"Upgrade of deployment {deployment} failed: job {new.job_id} was not RUNNING and stable for 6 s before "
+        f"the wait timed out (last seen STARTING). Rolled back"
     ) in result.output
     if mode == "deferrable":
         [stable_wait] = runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)
         assert (stable_wait.payload["status"], stable_wait.payload["execution_timeout"]) == ("timeout", False)
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+def test_a_rollback_that_fails_too_ends_the_task_naming_the_first_failure_then_the_rollback_s(
+    mode: str, run_dag: RunDag, vvp_emulator: VVPEmulator, deployment: str, after_start: Any
+) -> None:
+    after_start(lambda job_id: vvp_emulator.state.set_job_timeline(job_id, FIRST_FAILURES["fails while starting"]))
+
+    result = run_dag("flink_vvp_upgrade_stop_with_savepoint_" + mode)
+
+    assert result.task_state("upgrade") == "failed" and result.tries_of("upgrade") == 1
+    _, new, rollback = jobs_oldest_first(deployment)
+    assert (new.status, rollback.status) == ("FAILED", "FAILED")
+    assert (
+        f"Upgrade failed: job {new.job_id} ended FAILED: EmulatedFailure: the emulator's timeline failed this job. "
+        f"The rollback did not finish: "
+    ) in result.output
+    assert f"Job {rollback.job_id}" in result.output.split("The rollback did not finish: ", 1)[1]

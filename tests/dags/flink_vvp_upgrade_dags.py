@@ -37,10 +37,11 @@ for mode in WAIT_MODES:
                     retry_delay=timedelta(0),
                 )
 
-    # Watching the new job for longer than a wait may last: killed by execution_timeout, or timed out by timeout.
+    # Watching the new job: killed by execution_timeout, or timed out by timeout (a job that leaves RUNNING and
+    # does not come back).
     for name, limits in (
-        ("killed", {"timeout": 60, "execution_timeout": timedelta(seconds=6)}),
-        ("unstable_in_time", {"timeout": 4}),
+        ("killed", {"timeout": 60, "stable_for": 30, "execution_timeout": timedelta(seconds=6)}),
+        ("unstable_in_time", {"timeout": 8, "stable_for": 6}),
     ):
         with DAG(
             dag_id=f"flink_vvp_upgrade_{name}_{mode}",
@@ -52,7 +53,6 @@ for mode in WAIT_MODES:
                 task_id="upgrade",
                 deployment_name="{{ params.deployment_name }}",
                 sql_script="{{ params.sql }}",
-                stable_for=120,
                 deferrable=mode == "deferrable",
                 poll_interval=0.2,
                 **limits,
