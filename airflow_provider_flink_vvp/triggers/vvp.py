@@ -260,7 +260,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
     ``error``), ``message``, ``job_id``, and ``deployment_id`` and ``job_status`` once the job was read.
     Transient API errors keep it polling until ``end_time``; an unknown job is an error.
 
-    When the task is killed while deferred (marked failed or success, or cleared), Airflow calls
+    When the task is killed while deferred (marked failed or success, or cleared), Airflow 3.3+ calls
     :meth:`on_kill` in the triggerer: with ``stop_strategy_on_kill`` set, it stops the job within
     :data:`~.tasks.KILL_SECONDS` in all, well within the triggerer's ``on_kill_timeout``. A timeout event carries
     ``stop_strategy_on_kill``, so a task whose ``execution_timeout`` ended the wait stops its job too.
