@@ -251,11 +251,11 @@ def _host_port(authority: str, default_port: int) -> str | None:
         host, port = f"{host}]", rest.removeprefix(":")
     else:
         host, _, port = authority.partition(":")
-    host = _plain_host(host)
-    if not host:
+    plain = _plain_host(host)
+    if not plain:
         return None
     port = port.strip()
-    return f"{host}:{port if port.isdigit() else default_port}"
+    return f"{plain}:{port if port.isdigit() else default_port}"
 
 
 def _plain_host(host: str) -> str | None:
