@@ -174,6 +174,7 @@ def relation(**fields: Any) -> dict[str, Any]:
 
 
 NOT_TEXT = (5, True, [], {"x": 1})
+SECRET_TEXTS = (SECRET, f"'password'='{SECRET}'")
 # Answers that are not the API's shape, and what the error names.
 MALFORMED: list[tuple[Any, str]] = [
     *[(value, "data") for value in (None, [], "x", 5)],
@@ -193,6 +194,43 @@ MALFORMED: list[tuple[Any, str]] = [
     *[(table(**{"with": {"password": value}}), "with['password']") for value in ([SECRET], {"v": SECRET})],
     *[(relation(**{key: value}), key) for key in ("source", "destination") for value in (None, "", 5, [])],
     *[(relation(jobId=value), "jobId") for value in NOT_TEXT],
+    # A value of the wrong shape is named by its type alone: it may be an option's value, a password.
+    *[
+        (document, field)
+        for secret in (*SECRET_TEXTS, [SECRET], {"password": SECRET})
+        for document, field in [
+            (secret, "data"),
+            (answer(nodes=[secret]), "nodes[0]"),
+            (answer(edges=secret), "edges"),
+            (answer(edges={"tableLineage": [secret]}), "tableLineage[0]"),
+            (answer(jobInfos=[secret]), "jobInfos[0]"),
+            (node(tables=[secret]), "tables[0]"),
+            (table(**{"with": secret}), "with"),
+        ]
+        if not isinstance(secret, dict)
+    ],
+    *[
+        (document, field)
+        for secret in (*SECRET_TEXTS, {"password": SECRET})
+        for document, field in [
+            (answer(nodes=secret), "nodes"),
+            (answer(edges={"tableLineage": secret}), "tableLineage"),
+            (answer(jobInfos=secret), "jobInfos"),
+            (node(tables=secret), "tables"),
+        ]
+    ],
+    *[
+        (document, field)
+        for secret in ([SECRET], {"password": SECRET}, (SECRET,))
+        for document, field in [
+            (answer(jobInfos=[{"id": secret}]), "id"),
+            *[(node(**{key: secret}), key) for key in ("id", "catalogName", "databaseName", "connector")],
+            (table(tableName=secret), "tableName"),
+            (table(id=secret), "id"),
+            *[(relation(**{key: secret}), key) for key in ("source", "destination", "jobId")],
+        ]
+    ],
+    *[(node(isTemporary=secret), "isTemporary") for secret in (*SECRET_TEXTS, [SECRET], {"password": SECRET})],
 ]
 
 

@@ -81,7 +81,10 @@ def test_the_hook_reads_the_deployment_s_lineage_and_its_tables_are_named_for_op
     assert {table.name for node in info.nodes for table in node.tables} == {"orders", "customers", "enriched"}
     assert info.job_ids == ("dep-lineage",)
     assert {relation.job_id for relation in info.relations} == {"dep-lineage"}
-    assert deployment_datasets(info, workspace=WORKSPACE, namespace=NAMESPACE) == (INPUTS, OUTPUTS)
+    assert deployment_datasets(info, workspace=WORKSPACE, namespace=NAMESPACE, deployment_id="dep-lineage") == (
+        INPUTS,
+        OUTPUTS,
+    )
     assert emulator.request_counts()["GetLineageInfo"] == 1
 
 
@@ -115,7 +118,10 @@ def test_a_deployment_with_sources_or_sinks_only_has_those(
 
     info = hook.get_lineage("dep-one-sided")
 
-    assert deployment_datasets(info, workspace=WORKSPACE, namespace=NAMESPACE) == (inputs, outputs)
+    assert deployment_datasets(info, workspace=WORKSPACE, namespace=NAMESPACE, deployment_id="dep-one-sided") == (
+        inputs,
+        outputs,
+    )
 
 
 def test_a_deployment_without_lineage_has_an_empty_graph(hook: FlinkVVPHook) -> None:

@@ -92,6 +92,27 @@ def test_a_jdbc_table_is_named_by_its_database_kind_first_host_database_and_tabl
         ("hdfs://NameNode/user/orders/", DatasetName("hdfs://namenode", "/user/orders")),
         ("hdfs://namenode:port/x", DatasetName("hdfs://namenode", "/x")),
         ("file:///tmp/out", DatasetName("file", "/tmp/out")),
+        ("file://localhost/tmp/out", DatasetName("file", "/tmp/out")),
+        ("file://NAS-1/exports/out/", DatasetName("file://nas-1", "/exports/out")),
+        ("file://10.0.0.7/exports/out", DatasetName("file://10.0.0.7", "/exports/out")),
+        (
+            "abfss://lake@acct.dfs.core.windows.net/raw/orders",
+            DatasetName("abfss://lake@acct.dfs.core.windows.net", "raw/orders"),
+        ),
+        (
+            "abfs://lake@Acct.dfs.core.windows.net/raw/",
+            DatasetName("abfss://lake@acct.dfs.core.windows.net", "raw"),
+        ),
+        (
+            "wasbs://box@acct.blob.core.windows.net/a/b.csv",
+            DatasetName("wasbs://box@acct.blob.core.windows.net", "a/b.csv"),
+        ),
+        ("wasb://box@acct.blob.core.windows.net", DatasetName("wasbs://box@acct.blob.core.windows.net", "/")),
+        ("abfss://acct.dfs.core.windows.net/raw", None),
+        ("hdfs://[2001:db8::1]:8020/x", DatasetName("hdfs://[2001:db8::1]:8020", "/x")),
+        ("hdfs://[nn/x", None),
+        ("s3://[bucket/x", None),
+        ("file://[host/x", None),
         ("/tmp/out/", DatasetName("file", "/tmp/out")),
         ("relative/dir", None),
         ("oss:///no-bucket", None),
@@ -100,6 +121,79 @@ def test_a_jdbc_table_is_named_by_its_database_kind_first_host_database_and_tabl
 )
 def test_a_path_is_named_by_the_spec_for_its_store(path: str, dataset: DatasetName | None) -> None:
     assert path_dataset(path) == dataset
+
+
+# Credentials where a host is expected, in every form a connector option may carry them.
+LEAKY_HOSTS = [
+    f"address=(host=db)(port=3306)(user=u)(password={SECRET})",
+    f"(password={SECRET},host=db)",
+    f"(host=db,password={SECRET})",
+    f"db%3A{SECRET}",
+    f"u%3A{SECRET}%40db",
+    f"db;password={SECRET}",
+    f"[db:{SECRET}]",
+    f"db password={SECRET}",
+]
+# Credentials in a URL's user part, which is dropped: the host behind it names the namespace.
+USER_PARTS = [f"u:{SECRET}@", f"u:{SECRET}/x@", f"u:{SECRET}@x@", f"u:{SECRET},h0@", "u@"]
+
+
+@pytest.mark.parametrize("host", LEAKY_HOSTS)
+def test_a_host_that_is_no_plain_host_names_no_namespace(host: str) -> None:
+    named = [
+        jdbc_dataset(f"jdbc:mysql://{host}/shop", "orders"),
+        jdbc_dataset(f"jdbc:postgresql://{host}:5432/app", "orders"),
+        jdbc_dataset(f"jdbc:mysql://{host},replica:3306/shop", "orders"),
+        path_dataset(f"hdfs://{host}/x"),
+        path_dataset(f"oss://{host}/x"),
+        path_dataset(f"file://{host}/x"),
+        path_dataset(f"abfss://lake@{host}/x"),
+    ]
+    kafka = kafka_namespace(f"{host}:9092")
+    tables = dataset_names("mysql-cdc", {"hostname": host, "database-name": "shop"}, "orders", SITE)
+
+    assert named == [None] * len(named) and kafka is None
+    assert tables == [DatasetName("flink-vvp://ws-1", "ns-1.vvp.ods.orders")]
+
+
+@pytest.mark.parametrize("user", USER_PARTS)
+@pytest.mark.parametrize(
+    ("url", "dataset"),
+    [
+        ("jdbc:mysql://{user}db:3306/shop?user=u&password=p", DatasetName("mysql://db:3306", "shop.orders")),
+        ("jdbc:mysql://{user}db/shop", DatasetName("mysql://db:3306", "shop.orders")),
+        ("jdbc:postgresql://{user}pg/app", DatasetName("postgres://pg:5432", "app.public.orders")),
+        ("jdbc:mysql://{user}h1:3306,u2:" + SECRET + "@h2:3306/shop", DatasetName("mysql://h2:3306", "shop.orders")),
+        ("jdbc:mysql://{user}h1,h2:3307/shop", DatasetName("mysql://h1:3306", "shop.orders")),
+        ("jdbc:mysql://{user}[2001:db8::1]:3306/shop", DatasetName("mysql://[2001:db8::1]:3306", "shop.orders")),
+    ],
+)
+def test_a_jdbc_url_s_credentials_stay_out_of_its_name(user: str, url: str, dataset: DatasetName) -> None:
+    named = jdbc_dataset(url.format(user=user), "orders")
+
+    assert named == dataset
+    assert SECRET not in f"{named}"
+
+
+@pytest.mark.parametrize("user", [user.replace("/", "") for user in USER_PARTS])
+@pytest.mark.parametrize(
+    ("path", "dataset"),
+    [
+        ("oss://{user}lake/t", DatasetName("oss://lake", "t")),
+        ("hdfs://{user}nn:8020/t", DatasetName("hdfs://nn:8020", "/t")),
+        ("file://{user}nas/t", DatasetName("file://nas", "/t")),
+    ],
+)
+def test_a_path_s_credentials_stay_out_of_its_name(user: str, path: str, dataset: DatasetName) -> None:
+    named = path_dataset(path.format(user=user))
+
+    assert named == dataset
+    assert SECRET not in f"{named}"
+
+
+@pytest.mark.parametrize("user", [f"lake:{SECRET}@", f":{SECRET}@", f"{SECRET}%40lake@"])
+def test_an_azure_url_with_a_password_names_no_container(user: str) -> None:
+    assert path_dataset(f"abfss://{user}acct.dfs.core.windows.net/x") is None
 
 
 KAFKA = {"connector": "kafka", "topic": "orders", "properties.bootstrap.servers": "k1:9092,k2:9092"}
@@ -283,4 +377,83 @@ IN, IN2, OUT = (
 def test_the_deployment_reads_the_sources_and_writes_the_destinations_of_its_edges(
     relations: list[dict[str, str]], inputs: list[DatasetName], outputs: list[DatasetName]
 ) -> None:
-    assert deployment_datasets(lineage(relations), workspace="ws", namespace="ns") == (inputs, outputs)
+    assert deployment_datasets(lineage(relations), workspace="ws", namespace="ns", deployment_id="dep-1") == (
+        inputs,
+        outputs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("job_id", "relations", "inputs", "outputs"),
+    [
+        # An edge of another job is not this deployment's.
+        (None, [{"source": "t-src", "destination": "t-sink", "jobId": "dep-2"}], [], []),
+        (
+            None,
+            [
+                {"source": "t-src", "destination": "dep-1", "jobId": "dep-1"},
+                {"source": "t-src2", "destination": "dep-2", "jobId": "dep-2"},
+                {"source": "dep-2", "destination": "t-sink", "jobId": "dep-2"},
+            ],
+            [IN],
+            [],
+        ),
+        # The job that ran names the deployment's edges too.
+        ("job-7", [{"source": "t-src", "destination": "t-sink", "jobId": "job-7"}], [IN], [OUT]),
+        ("job-7", [{"source": "t-src", "destination": "t-sink", "jobId": "job-8"}], [], []),
+        (None, [{"source": "t-src", "destination": "t-sink", "jobId": "job-7"}], [], []),
+        (None, [{"source": "t-src", "destination": "t-sink"}], [IN], [OUT]),
+    ],
+)
+def test_only_the_deployment_s_own_edges_are_its_lineage(
+    job_id: str | None, relations: list[dict[str, str]], inputs: list[DatasetName], outputs: list[DatasetName]
+) -> None:
+    info = lineage(relations)
+
+    assert deployment_datasets(info, workspace="ws", namespace="ns", deployment_id="dep-1", job_id=job_id) == (
+        inputs,
+        outputs,
+    )
+
+
+def temporary_table(*, temporary: bool | None) -> LineageInfo:
+    return LineageInfo.from_api(
+        {
+            "nodes": [
+                {
+                    "catalogName": "vvp",
+                    "databaseName": "default",
+                    "connector": "hologres",
+                    "isTemporary": temporary,
+                    "tables": [{"id": "t", "tableName": "sink"}],
+                },
+                {
+                    "isTemporary": temporary,
+                    "connector": "kafka",
+                    "tables": [{"id": "k", "tableName": "k", "with": KAFKA}],
+                },
+            ],
+            "edges": {"tableLineage": [{"source": "k", "destination": "t"}]},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("temporary", "sink_names"),
+    [
+        (True, ["ns.dep-1.vvp.default.sink", "ns.dep-2.vvp.default.sink"]),
+        (False, ["ns.vvp.default.sink", "ns.vvp.default.sink"]),
+        (None, ["ns.vvp.default.sink", "ns.vvp.default.sink"]),
+    ],
+)
+def test_a_temporary_table_without_a_spec_name_is_its_deployment_s_alone(
+    temporary: bool | None, sink_names: list[str]
+) -> None:
+    named = [
+        deployment_datasets(temporary_table(temporary=temporary), workspace="ws", namespace="ns", deployment_id=dep)
+        for dep in ("dep-1", "dep-2")
+    ]
+
+    assert [outputs for _, outputs in named] == [[DatasetName("flink-vvp://ws", name)] for name in sink_names]
+    # A table the spec names is the same table whichever deployment declares it.
+    assert [inputs for inputs, _ in named] == [[DatasetName("kafka://k1:9092", "orders")]] * 2

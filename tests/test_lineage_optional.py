@@ -3,12 +3,16 @@ sensors, triggers and emulator load and run a job as a user without the extra wo
 
 from __future__ import annotations
 
+import email.message
+import importlib.metadata
 import json
 import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 REPOSITORY = Path(__file__).parents[1]
 FACET_REPOSITORY_URL = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["flink-vvp"]["repository"]
@@ -114,24 +118,23 @@ def test_without_the_extra_nothing_of_openlineage_is_imported_as_the_provider_lo
 
 
 def test_the_extra_is_in_the_test_extra_and_the_facet_names_the_project_s_repository() -> None:
-    from airflow_provider_flink_vvp.operator_lineage import PRODUCER
-    from airflow_provider_flink_vvp.operator_lineage import REPOSITORY as FACET_REPOSITORY
+    from airflow_provider_flink_vvp.operator_lineage import producer, source_repository
 
     project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())
     extras = project["project"]["optional-dependencies"]
 
     [requirement] = extras["openlineage"]
     assert requirement in extras["test"]
-    assert project["tool"]["flink-vvp"]["repository"] == FACET_REPOSITORY
-    assert PRODUCER.startswith(FACET_REPOSITORY)
+    assert project["tool"]["flink-vvp"]["repository"] == source_repository()
+    assert producer().startswith(source_repository())
 
 
 def test_the_run_facet_s_schema_is_in_the_repository_and_lists_its_fields() -> None:
     import attr
 
-    from airflow_provider_flink_vvp.operator_lineage import RUN_FACET_NAME, RUN_FACET_SCHEMA_URL, FlinkVVPJobRunFacet
+    from airflow_provider_flink_vvp.operator_lineage import RUN_FACET_NAME, FlinkVVPJobRunFacet, run_facet_schema_url
 
-    path, _, pointer = RUN_FACET_SCHEMA_URL.removeprefix(f"{FACET_REPOSITORY_URL}/blob/main/").partition("#")
+    path, _, pointer = run_facet_schema_url().removeprefix(f"{FACET_REPOSITORY_URL}/blob/main/").partition("#")
     schema = json.loads((REPOSITORY / path).read_text())
     definition = schema["$defs"][pointer.rpartition("/")[2]]["allOf"][1]
 
@@ -141,3 +144,52 @@ def test_the_run_facet_s_schema_is_in_the_repository_and_lists_its_fields() -> N
         field.name for field in attr.fields(FlinkVVPJobRunFacet) if field.default is attr.NOTHING
     }
     assert schema["properties"] == {RUN_FACET_NAME: {"$ref": f"#{pointer}"}}
+
+
+SOURCE = "https://git.example/flink-vvp"
+
+
+def metadata_of(*fields: tuple[str, str]) -> email.message.Message:
+    message = email.message.Message()
+    for name, value in fields:
+        message[name] = value
+    return message
+
+
+@pytest.mark.parametrize(
+    ("metadata", "repository"),
+    [
+        (metadata_of(("Project-URL", "Docs, https://docs.example"), ("Project-URL", f"Source, {SOURCE}")), SOURCE),
+        (metadata_of(("Home-page", f"{SOURCE}/"), ("Project-URL", "Docs, https://docs.example")), SOURCE),
+        (metadata_of(("Project-URL", "Docs, https://docs.example"), ("Project-URL", f"Source, {SOURCE}/")), SOURCE),
+        (metadata_of(("Project-URL", "Docs, https://docs.example")), "https://docs.example"),
+        (
+            metadata_of(("Project-URL", "Source, "), ("Project-URL", "no comma")),
+            "https://pypi.org/project/airflow-provider-flink-vvp",
+        ),
+        (metadata_of(("Name", "airflow-provider-flink-vvp")), "https://pypi.org/project/airflow-provider-flink-vvp"),
+        (
+            importlib.metadata.PackageNotFoundError("airflow-provider-flink-vvp"),
+            "https://pypi.org/project/airflow-provider-flink-vvp",
+        ),
+    ],
+)
+def test_the_facet_s_repository_falls_back_on_what_the_metadata_has_and_never_raises(
+    monkeypatch: pytest.MonkeyPatch, metadata: email.message.Message | Exception, repository: str
+) -> None:
+    from airflow_provider_flink_vvp import operator_lineage
+
+    def installed(distribution: str) -> email.message.Message:
+        assert distribution == "airflow-provider-flink-vvp"
+        if isinstance(metadata, Exception):
+            raise metadata
+        return metadata
+
+    monkeypatch.setattr(importlib.metadata, "metadata", installed)
+    operator_lineage.source_repository.cache_clear()
+    try:
+        assert operator_lineage.source_repository() == repository
+        assert operator_lineage.producer().startswith(f"{repository}/tree/")
+        assert operator_lineage.run_facet_schema_url().startswith(f"{repository}/blob/main/")
+    finally:
+        operator_lineage.source_repository.cache_clear()

@@ -33,6 +33,14 @@ def describe_value(value: Any) -> str:
     return text if len(text) <= _DESCRIBED_CHARS else f"{text[:_DESCRIBED_CHARS]}... ({type(value).__name__})"
 
 
+def describe_type(value: Any) -> str:
+    """A value's type alone, for an error about a value that may hold a secret (a lineage's connector options)."""
+    if value is None:
+        return "null"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def parse_epoch(value: Any) -> datetime | None:
     """An epoch timestamp (seconds or milliseconds, number or string, stray whitespace allowed) as UTC.
 
@@ -53,28 +61,34 @@ def parse_epoch(value: Any) -> datetime | None:
     return datetime.fromtimestamp(number, tz=UTC)
 
 
-def _object(value: Any, what: str) -> Mapping[str, Any]:
+#: How a wrong value is shown in an error: ``describe_value``, or ``describe_type`` where it may hold a secret.
+_Describe = Callable[[Any], str]
+
+
+def _object(value: Any, what: str, *, describe: _Describe = describe_value) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be an object, got {describe_value(value)}")
+        raise TypeError(f"{what} must be an object, got {describe(value)}")
     return value
 
 
-def _optional_object(raw: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+def _optional_object(
+    raw: Mapping[str, Any], key: str, *, describe: _Describe = describe_value
+) -> Mapping[str, Any] | None:
     value = raw.get(key)
-    return None if value is None else _object(value, key)
+    return None if value is None else _object(value, key, describe=describe)
 
 
-def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
+def _optional_text(raw: Mapping[str, Any], key: str, *, describe: _Describe = describe_value) -> str | None:
     value = raw.get(key)
     if value is not None and not isinstance(value, str):
-        raise TypeError(f"{key} must be a string, got {describe_value(value)}")
+        raise TypeError(f"{key} must be a string, got {describe(value)}")
     return value
 
 
-def _identifier(raw: Mapping[str, Any], key: str) -> str:
+def _identifier(raw: Mapping[str, Any], key: str, *, describe: _Describe = describe_value) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} must be a non-empty string, got {describe_value(value)}")
+        raise ValueError(f"{key} must be a non-empty string, got {describe(value)}")
     return value
 
 
@@ -394,7 +408,7 @@ LINEAGE_DIRECTIONS = ("UPSTREAM", "DOWNSTREAM", "BOTH")
 def _options(raw: Mapping[str, Any], key: str) -> dict[str, str]:
     """A table's connector options (``with``) as text. A value is named by its key alone in an error:
     options hold passwords and keys."""
-    options = _optional_object(raw, key) or {}
+    options = _optional_object(raw, key, describe=describe_type) or {}
     texts: dict[str, str] = {}
     for name, value in options.items():
         if value is None:
@@ -406,18 +420,20 @@ def _options(raw: Mapping[str, Any], key: str) -> dict[str, str]:
 
 
 def _objects(raw: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """A lineage's list of objects; a wrong value is named by its type alone, as any in a lineage: wherever
+    the answer is not the API's shape, an option's value (a password) may stand in a field's place."""
     value = raw.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
-        raise TypeError(f"{key} must be a list, got {describe_value(value)}")
-    return [_object(item, f"{key}[{index}]") for index, item in enumerate(value)]
+        raise TypeError(f"{key} must be a list, got {describe_type(value)}")
+    return [_object(item, f"{key}[{index}]", describe=describe_type) for index, item in enumerate(value)]
 
 
 def _flag(raw: Mapping[str, Any], key: str) -> bool | None:
     value = raw.get(key)
     if value is not None and not isinstance(value, bool):
-        raise TypeError(f"{key} must be true or false, got {describe_value(value)}")
+        raise TypeError(f"{key} must be true or false, got {describe_type(value)}")
     return value
 
 
@@ -432,10 +448,10 @@ class LineageTable:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> LineageTable:
-        raw = _object(raw, "a lineage table")
+        raw = _object(raw, "a lineage table", describe=describe_type)
         return cls(
-            table_id=_optional_text(raw, "id") or None,
-            name=_identifier(raw, "tableName"),
+            table_id=_optional_text(raw, "id", describe=describe_type) or None,
+            name=_identifier(raw, "tableName", describe=describe_type),
             options=_options(raw, "with"),
         )
 
@@ -453,12 +469,12 @@ class LineageNode:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> LineageNode:
-        raw = _object(raw, "a lineage node")
+        raw = _object(raw, "a lineage node", describe=describe_type)
         return cls(
-            node_id=_optional_text(raw, "id") or None,
-            catalog=_optional_text(raw, "catalogName") or None,
-            database=_optional_text(raw, "databaseName") or None,
-            connector=_optional_text(raw, "connector") or None,
+            node_id=_optional_text(raw, "id", describe=describe_type) or None,
+            catalog=_optional_text(raw, "catalogName", describe=describe_type) or None,
+            database=_optional_text(raw, "databaseName", describe=describe_type) or None,
+            connector=_optional_text(raw, "connector", describe=describe_type) or None,
             is_temporary=_flag(raw, "isTemporary"),
             tables=_each(LineageTable.from_api, _objects(raw, "tables"), "tables"),
         )
@@ -474,11 +490,11 @@ class LineageRelation:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> LineageRelation:
-        raw = _object(raw, "a relation")
+        raw = _object(raw, "a relation", describe=describe_type)
         return cls(
-            source=_identifier(raw, "source"),
-            destination=_identifier(raw, "destination"),
-            job_id=_optional_text(raw, "jobId") or None,
+            source=_identifier(raw, "source", describe=describe_type),
+            destination=_identifier(raw, "destination", describe=describe_type),
+            job_id=_optional_text(raw, "jobId", describe=describe_type) or None,
         )
 
 
@@ -494,12 +510,16 @@ class LineageInfo:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> LineageInfo:
-        raw = _object(raw, "the lineage")
-        edges = _optional_object(raw, "edges") or {}
+        raw = _object(raw, "the lineage", describe=describe_type)
+        edges = _optional_object(raw, "edges", describe=describe_type) or {}
         return cls(
             nodes=_each(LineageNode.from_api, _objects(raw, "nodes"), "nodes"),
             relations=_each(LineageRelation.from_api, _objects(edges, "tableLineage"), "edges.tableLineage"),
-            job_ids=tuple(job_id for info in _objects(raw, "jobInfos") if (job_id := _optional_text(info, "id"))),
+            job_ids=tuple(
+                job_id
+                for info in _objects(raw, "jobInfos")
+                if (job_id := _optional_text(info, "id", describe=describe_type))
+            ),
             raw=raw,
         )
 

@@ -24,6 +24,7 @@ from airflow_provider_flink_vvp.api.models import (
     JobDiagnosis,
     LineageInfo,
     Savepoint,
+    describe_type,
     newest_first,
 )
 from airflow_provider_flink_vvp.api.responses import Envelope, Page, item_of, items_of, no_data, page_of, text_data
@@ -363,7 +364,7 @@ def get_lineage_info(
         path=LINEAGE_PATH,
         query={},
         headers=workspace_header(workspace),
-        parse=item_of(LineageInfo.from_api),
+        parse=item_of(LineageInfo.from_api, describe=describe_type),
         body=_json(body),
         idempotent=True,
     )

@@ -132,11 +132,17 @@ def items_of(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Envelope, str
     return parse
 
 
-def item_of(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Envelope, str], T]:
-    """A parser of an object ``data`` into a model."""
+def item_of(
+    model: Callable[[Mapping[str, Any]], T], *, describe: Callable[[Any], str] = describe_value
+) -> Callable[[Envelope, str], T]:
+    """A parser of an object ``data`` into a model.
+
+    :param describe: how a ``data`` that is no object is shown in the error (``describe_type`` where it may
+        hold a secret).
+    """
 
     def parse(envelope: Envelope, action: str) -> T:
-        return _read(envelope, action, lambda: model(_object(envelope.data)))
+        return _read(envelope, action, lambda: model(_object(envelope.data, describe)))
 
     return parse
 
@@ -193,9 +199,9 @@ def _list(data: Any) -> list[Any]:
     return data
 
 
-def _object(data: Any) -> Mapping[str, Any]:
+def _object(data: Any, describe: Callable[[Any], str] = describe_value) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        raise TypeError(f"data must be an object, got {describe_value(data)}")
+        raise TypeError(f"data must be an object, got {describe(data)}")
     return data
 
 

@@ -4,16 +4,24 @@ that cannot be read leaves them empty with one line in the log."""
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from typing import Any
 
 import pytest
 
+from airflow_provider_flink_vvp import operator_lineage
 from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
-from airflow_provider_flink_vvp.operator_lineage import PRODUCER, RUN_FACET_NAME, RUN_FACET_SCHEMA_URL
+from airflow_provider_flink_vvp.operator_lineage import (
+    LINEAGE_CALL_TIMEOUT_SECONDS,
+    RUN_FACET_NAME,
+    producer,
+    run_facet_schema_url,
+)
 from airflow_provider_flink_vvp.operators.vvp import FlinkVVPStartJobOperator
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
-from tests.conftest import VVP_WORKSPACE
+from tests.conftest import VVP_WORKSPACE, set_vvp_connection
 from tests.dag_tests.conftest import DAGS_FOLDER, RunDag
 
 WAIT_MODES = ("poke", "deferrable")
@@ -61,8 +69,9 @@ class RecordingLogger:
         return log
 
 
-def add_enrich(emulator: VVPEmulator, namespace: str, *, running: bool) -> str:
-    """The SQL deployment ``enrich`` with :data:`LINEAGE`, and a RUNNING job when ``running``."""
+def add_enrich(emulator: VVPEmulator, namespace: str, *, running: bool, lineage: dict[str, Any] | None = None) -> str:
+    """The SQL deployment ``enrich`` with ``lineage`` (:data:`LINEAGE` by default), and a RUNNING job when
+    ``running``."""
     deployment_id = f"enrich-{uuid.uuid4().hex[:8]}"
     emulator.add_deployment(
         {
@@ -75,7 +84,7 @@ def add_enrich(emulator: VVPEmulator, namespace: str, *, running: bool) -> str:
             "engineVersion": "vvr-8.0.8-flink-1.17",
             "artifact": {"kind": "SQLSCRIPT", "sqlArtifact": {"sqlScript": "INSERT INTO enriched SELECT 1"}},
             "streamingResourceSetting": {"resourceSettingMode": "BASIC", "basicResourceSetting": {"parallelism": 2}},
-            "lineage": LINEAGE,
+            "lineage": lineage or LINEAGE,
         }
     )
     if running:
@@ -149,7 +158,7 @@ def test_a_start_reports_the_deployment_s_tables_and_its_job_to_openlineage(
         VVP_WORKSPACE,
     )
     assert facet.deploymentUrl == FlinkVVPHook().config.deployment_url(deployment_id, None, None)
-    assert (facet._producer, facet._schemaURL) == (PRODUCER, RUN_FACET_SCHEMA_URL)
+    assert (facet._producer, facet._schemaURL) == (producer(), run_facet_schema_url())
     assert DB_PASSWORD not in repr(lineage)
 
 
@@ -203,6 +212,98 @@ def test_a_lineage_that_cannot_be_read_is_logged_once_and_leaves_the_task_s_succ
     assert (lineage.inputs, lineage.outputs, lineage.run_facets) == ([], [], {})
     [(level, line)] = [(level, message) for level, message in logged if "OpenLineage" in message]
     assert level == "warning" and "\n" not in line
-    assert f"No OpenLineage inputs and outputs for deployment {deployment_id}: GetLineageInfo" in line
+    assert re.search(
+        rf"No OpenLineage inputs and outputs for deployment {deployment_id}: VVP\w+Error: GetLineageInfo", line
+    )
     if said:
         assert said in line and "requestId" in line
+
+
+def lineage_warnings(logged: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(level, message) for level, message in logged if "OpenLineage" in message]
+
+
+def test_a_slow_lineage_answer_leaves_the_lineage_empty_well_within_openlineage_s_time(
+    run_dag: RunDag, vvp_emulator: VVPEmulator, vvp_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment_id = add_enrich(vvp_emulator, vvp_namespace, running=False)
+    result = run_dag("flink_vvp_lineage_start_poke")
+    # The task's connection waits long and retries, as by default: the lineage's call does neither.
+    set_vvp_connection(monkeypatch, vvp_emulator.url, namespace=vvp_namespace, timeout=30, retry_limit=5)
+    late_ms = int((LINEAGE_CALL_TIMEOUT_SECONDS + 2) * 1000)
+    vvp_emulator.faults.enqueue(Fault(FaultKind.LATENCY, action="GetLineageInfo", latency_ms=late_ms))
+    before = vvp_emulator.request_counts().get("GetLineageInfo", 0)
+    logged: list[tuple[str, str]] = []
+    monkeypatch.setattr(FlinkVVPStartJobOperator, "log", RecordingLogger(logged), raising=False)
+
+    started = time.monotonic()
+    lineage = extracted("flink_vvp_lineage_start_poke", "start")
+    took = time.monotonic() - started
+
+    assert result.state == "success"
+    assert (lineage.inputs, lineage.outputs, lineage.run_facets) == ([], [], {})
+    assert LINEAGE_CALL_TIMEOUT_SECONDS <= took < 9  # OpenLineage's execution_timeout is 10 s by default
+    assert vvp_emulator.request_counts()["GetLineageInfo"] == before + 1
+    [(level, line)] = lineage_warnings(logged)
+    assert level == "warning" and "\n" not in line
+    assert f"No OpenLineage inputs and outputs for deployment {deployment_id}: " in line
+
+
+def test_a_missing_connection_leaves_the_lineage_empty_with_one_line(
+    run_dag: RunDag, vvp_emulator: VVPEmulator, vvp_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment_id = add_enrich(vvp_emulator, vvp_namespace, running=False)
+    result = run_dag("flink_vvp_lineage_start_poke")
+    monkeypatch.delenv("AIRFLOW_CONN_FLINK_VVP_DEFAULT")
+    logged: list[tuple[str, str]] = []
+    monkeypatch.setattr(FlinkVVPStartJobOperator, "log", RecordingLogger(logged), raising=False)
+
+    lineage = extracted("flink_vvp_lineage_start_poke", "start")
+
+    assert result.state == "success"
+    assert (lineage.inputs, lineage.outputs, lineage.run_facets) == ([], [], {})
+    [(level, line)] = lineage_warnings(logged)
+    assert level == "warning" and "\n" not in line
+    assert f"deployment {deployment_id}: AirflowNotFoundException: " in line and "flink_vvp_default" in line
+
+
+def test_an_error_while_naming_leaves_the_lineage_empty_with_one_line(
+    run_dag: RunDag, vvp_emulator: VVPEmulator, vvp_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_enrich(vvp_emulator, vvp_namespace, running=False)
+    result = run_dag("flink_vvp_lineage_start_poke")
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no name\nfor this table")
+
+    monkeypatch.setattr(operator_lineage, "deployment_datasets", failing)
+    logged: list[tuple[str, str]] = []
+    monkeypatch.setattr(FlinkVVPStartJobOperator, "log", RecordingLogger(logged), raising=False)
+
+    lineage = extracted("flink_vvp_lineage_start_poke", "start")
+
+    assert result.state == "success"
+    assert (lineage.inputs, lineage.outputs, lineage.run_facets) == ([], [], {})
+    [(level, line)] = lineage_warnings(logged)
+    assert level == "warning" and line.endswith(": RuntimeError: no name for this table")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["hdfs://[nn/x", "s3://[bucket", f"hdfs://(host=nn,password={DB_PASSWORD})/x", f"oss://ak:{DB_PASSWORD}@[lake/x"],
+)
+def test_a_table_whose_path_names_no_dataset_is_named_in_the_workspace(
+    path: str, run_dag: RunDag, vvp_emulator: VVPEmulator, vvp_namespace: str
+) -> None:
+    sink = {"table": "enriched", "connector": "filesystem", "catalog": "vvp", "database": "dws", "with": {"path": path}}
+    add_enrich(vvp_emulator, vvp_namespace, running=False, lineage={**LINEAGE, "sinks": [sink]})
+
+    result = run_dag("flink_vvp_lineage_start_poke")
+    lineage = extracted("flink_vvp_lineage_start_poke", "start")
+
+    assert result.state == "success", result.output
+    assert names(lineage.inputs, vvp_namespace) == expected(INPUTS, vvp_namespace)
+    assert names(lineage.outputs, vvp_namespace) == [
+        ("flink-vvp://" + VVP_WORKSPACE, f"{vvp_namespace}.vvp.dws.enriched")
+    ]
+    assert DB_PASSWORD not in repr(lineage)
