@@ -13,6 +13,7 @@ from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.testing import VVPEmulator
 from airflow_provider_flink_vvp.triggers.stability import FlinkVVPJobStabilityTrigger
 from airflow_provider_flink_vvp.triggers.vvp import FlinkVVPJobTrigger
+from tests import test_job_operators as job_operators
 from tests.conftest import AddDeployment
 
 FAILURE = {"failure": "job j-1 restarted 2 time(s) within 60 s of running (observedFlinkJobRestarts 0 -> 2)"}
@@ -25,18 +26,7 @@ def job(emulator: VVPEmulator, add_deployment: AddDeployment, timeline: list[lis
 
 
 def job_trigger(job_id: str, **kwargs: Any) -> FlinkVVPJobTrigger:
-    arguments: dict[str, Any] = {
-        "job_id": job_id,
-        "namespace": None,
-        "workspace": None,
-        "flink_vvp_conn_id": "flink_vvp_default",
-        "target_statuses": ["RUNNING"],
-        "failure_statuses": ["FAILED"],
-        "poll_interval": 0.05,
-        "end_time": time.time() + 10,
-        **kwargs,
-    }
-    return FlinkVVPJobTrigger(**arguments)
+    return job_operators.job_trigger(job_id, **{"poll_interval": 0.05, **kwargs})
 
 
 @pytest.mark.parametrize("echo", [FAILURE, None])

@@ -62,13 +62,7 @@ class FlinkVVPJobStabilityTrigger(_PollingTrigger):
         )
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
-        job = await hook.aget_job(
-            self.job_id,
-            namespace=self.namespace,
-            workspace=self.workspace,
-            max_age=self.poll_interval,
-            not_before=self._not_before,
-        )
+        job = await self._shared_job(hook, self.job_id)
         self._last_status = job.status
         decision = decide_stability(
             job, running_since=self.running_since, restarts=self.restarts, stable_for=self.stable_for, now=time.time()

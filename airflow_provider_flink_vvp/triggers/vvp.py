@@ -21,7 +21,7 @@ from airflow_provider_flink_vvp.decisions import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_flink_vvp.api.models import Deployment
+    from airflow_provider_flink_vvp.api.models import Deployment, Job
     from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 
 
@@ -83,6 +83,17 @@ class _PollingTrigger(BaseTrigger):
     def _not_before(self) -> float:
         """Shared answers older than the task's deferral (and so than its last look) are not good enough."""
         return self.deferred_at or 0.0
+
+    async def _shared_job(self, hook: FlinkVVPHook, job_id: str) -> Job:
+        """The job (GetJob), one answer per poll interval shared by the triggers watching it (a sensor, an operator,
+        an upgrade's watch), none read before the task deferred."""
+        return await hook.aget_job(
+            job_id,
+            namespace=self.namespace,
+            workspace=self.workspace,
+            max_age=self.poll_interval,
+            not_before=self._not_before,
+        )
 
     def _classpath(self) -> str:
         return f"{type(self).__module__}.{type(self).__qualname__}"
@@ -308,14 +319,7 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         )
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
-        # Triggers watching the same job (a sensor and an operator) share one answer per poll interval.
-        job = await hook.aget_job(
-            self.job_id,
-            namespace=self.namespace,
-            workspace=self.workspace,
-            max_age=self.poll_interval,
-            not_before=self._not_before,
-        )
+        job = await self._shared_job(hook, self.job_id)
         decision = decide_job(job, target_statuses=self.target_statuses, failure_statuses=self.failure_statuses)
         self._last_status = job.status
         if decision.outcome is Outcome.WAITING:
