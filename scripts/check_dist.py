@@ -62,8 +62,15 @@ def trigger_modules() -> list[str]:
 
 
 def trigger_classes_in_source(module: str) -> set[str]:
+    """The public classes of ``module`` whose base is a trigger class (its name ends in ``Trigger``)."""
     tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
-    return {node.name for node in tree.body if isinstance(node, ast.ClassDef) and not node.name.startswith("_")}
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and not node.name.startswith("_")
+        and any(ast.unparse(base).endswith("Trigger") for base in node.bases)
+    }
 
 
 class Checks:
