@@ -30,7 +30,7 @@ from airflow_provider_flink_vvp.api.models import (
     JobSummary,
 )
 
-_Timed = TypeVar("_Timed")
+T = TypeVar("T")
 
 CURRENT_STATES = frozenset({"starting", "running", "cancelling"})
 ACCUMULATED_STATES = frozenset({"cancelled", "finished", "failed"})
@@ -236,8 +236,8 @@ def started_by_earlier_tries(jobs: Iterable[Job], since: datetime | None, before
 
 
 def newest_within(
-    items: Iterable[_Timed], time_of: Callable[[_Timed], datetime | None], *, since: datetime, before: datetime | None
-) -> _Timed | None:
+    items: Iterable[T], time_of: Callable[[T], datetime | None], *, since: datetime, before: datetime | None
+) -> T | None:
     """The newest of ``items`` whose time is at ``since`` or later and before ``before`` (None: no end); an item
     without a time cannot be placed and is left out. Of equal times the first wins: the API lists newest first."""
     placed = [
