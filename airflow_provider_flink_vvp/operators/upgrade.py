@@ -53,6 +53,9 @@ JOB_SPEC_FIELDS = ("artifact", "flinkConf", "streamingResourceSetting", "batchRe
 _ENDED = ("CANCELLED", "FINISHED")
 _DAY = 24 * 60 * 60.0
 
+#: The ``echo`` key that marks a deferred wait as the one for the new job to run.
+_NEW_JOB = "new_job_id"
+
 
 @dataclass(frozen=True)
 class UpgradeProgress:
@@ -198,13 +201,14 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     def execute_resume(self, context: Context, event: dict[str, Any]) -> str | None:
         """Resume after a deferred wait: look again at where the upgrade stands and go on from there.
 
-        :param event: the trigger's payload; an error, or a timeout other than the ``stable_for`` wait's, ends the
-            try; the ``stable_for`` wait's outcome and why the new version failed (``echo``) are taken from it; any
-            other outcome is read back from the service itself.
+        :param event: the trigger's payload; an error, or a timeout other than the new job's waits (to run, then to
+            be stable), ends the try; those waits' outcome and why the new version failed (``echo``) are taken from
+            it; any other outcome is read back from the service itself.
         """
         if self._resumed_with_an_earlier_try_event(context, event):
             return self._upgrade(context, resumed=False)
-        unstable_in_time = event["status"] == "timeout" and "stability" in event and not event.get("execution_timeout")
+        new_job_wait = "stability" in event or (event.get("echo") or {}).get(_NEW_JOB) == event.get("job_id")
+        unstable_in_time = event["status"] == "timeout" and new_job_wait and not event.get("execution_timeout")
         if event["status"] not in ("success", "failure") and not unstable_in_time:
             first_failure = (event.get("echo") or {}).get("failure")  # a rollback's wait: why the upgrade failed
             with _naming_the_first_failure(first_failure) if first_failure else nullcontext():
@@ -480,8 +484,12 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         the task resumes from it."""
         if event is not None and "stability" in event and event.get("job_id") == job.job_id:
             return None if event["status"] == "success" else str(event["message"])
+        if event is not None and event["status"] == "timeout" and event.get("job_id") == job.job_id:
+            return unstable_timeout_message(job.job_id, self.stable_for, event.get("job_status"))  # never RUNNING
         if self.deferrable and job.status not in ("RUNNING", *NOT_RUNNING):
-            self._job_wait(job.job_id, ("RUNNING",), NOT_RUNNING).defer(context, method_name="execute_resume")
+            wait = self._job_wait(job.job_id, ("RUNNING",), NOT_RUNNING)
+            # Marked as the new job's: its timeout is the new version's failure (a rollback), as in the worker.
+            wait.defer(context, method_name="execute_resume", echo={_NEW_JOB: job.job_id})
         self._watching(job.job_id)
         where = {"namespace": self.namespace, "workspace": self.workspace}
         deadline = time.monotonic() + self.timeout

@@ -338,7 +338,12 @@ class FlinkVVPJobTrigger(_PollingTrigger):
         return job_timeout_message(self.job_id, self.target_statuses, self._last_status)
 
     def _timeout_payload(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "stop_strategy_on_kill": self.stop_strategy_on_kill, **self._echoed()}
+        return {
+            "job_id": self.job_id,
+            "job_status": self._last_status,
+            "stop_strategy_on_kill": self.stop_strategy_on_kill,
+            **self._echoed(),
+        }
 
     def _echoed(self) -> dict[str, Any]:
         return {} if self.echo is None else {"echo": self.echo}
