@@ -23,6 +23,7 @@ from airflow_provider_flink_vvp.operators.vvp import FlinkVVPStartJobOperator
 from airflow_provider_flink_vvp.testing import Fault, FaultKind, VVPEmulator
 from tests.conftest import VVP_WORKSPACE, set_vvp_connection
 from tests.dag_tests.conftest import DAGS_FOLDER, RunDag
+from tests.dag_tests.test_upgrade_dags import add_running_job_of_its_spec
 
 WAIT_MODES = ("poke", "deferrable")
 DB_PASSWORD = "db-pa55word"
@@ -88,16 +89,7 @@ def add_enrich(emulator: VVPEmulator, namespace: str, *, running: bool, lineage:
         }
     )
     if running:
-        ran = emulator.state.deployment(VVP_WORKSPACE, namespace, deployment_id)
-        emulator.add_job(
-            {
-                "jobId": uuid.uuid4().hex,
-                "deploymentId": deployment_id,
-                "startTime": 1_700_000_060_000,
-                **{key: ran[key] for key in ("artifact", "streamingResourceSetting", "engineVersion")},
-            },
-            timeline=[["RUNNING", None]],
-        )
+        add_running_job_of_its_spec(emulator, namespace, deployment_id)
     return deployment_id
 
 

@@ -50,6 +50,12 @@ def deployment_with(emulator: VVPEmulator, namespace: str, *, sql: str = OLD_SQL
         }
     )
     # What it runs, as the service's jobs tell it: what a retry before Airflow 3.3 rolls back to.
+    add_running_job_of_its_spec(emulator, namespace, deployment_id)
+    return deployment_id
+
+
+def add_running_job_of_its_spec(emulator: VVPEmulator, namespace: str, deployment_id: str) -> None:
+    """A RUNNING job of the deployment, running the deployment's artifact, resources and engine as they are."""
     ran = emulator.state.deployment(VVP_WORKSPACE, namespace, deployment_id)
     emulator.add_job(
         {
@@ -60,7 +66,6 @@ def deployment_with(emulator: VVPEmulator, namespace: str, *, sql: str = OLD_SQL
         },
         timeline=[["RUNNING", None]],
     )
-    return deployment_id
 
 
 @pytest.fixture(params=["store", "no_store"])
