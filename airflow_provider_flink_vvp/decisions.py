@@ -208,7 +208,7 @@ def decide_job(job: Job, *, target_statuses: Sequence[str], failure_statuses: Se
     name = f"Job {job.job_id} of deployment {job.deployment_id}"
     failure = ""
     if job.failure is not None and (job.failure.reason or job.failure.message):
-        failure = f": {job.failure.reason or 'no reason given'}: {job.failure.message or 'no message given'}"
+        failure = f": {job.failure.describe()}"
     if job.status in failure_statuses:
         outcome, message = Outcome.FAILURE, f"{name} is {job.status}{failure}"
     elif job.status in target_statuses:

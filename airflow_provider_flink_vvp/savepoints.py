@@ -34,9 +34,8 @@ def decide_savepoint(savepoint: Savepoint) -> SavepointDecision:
             Outcome.SUCCESS, f"{name} is COMPLETED at {savepoint.location or 'an unknown location'}"
         )
     if savepoint.state == "FAILED":
-        failure = savepoint.failure
-        reason = f"{failure.reason or 'no reason given'}: {failure.message or 'no message given'}" if failure else ""
-        return SavepointDecision(Outcome.FAILURE, f"{name} FAILED" + (f": {reason}" if reason else ""))
+        why = f": {savepoint.failure.describe()}" if savepoint.failure else ""
+        return SavepointDecision(Outcome.FAILURE, f"{name} FAILED{why}")
     return SavepointDecision(Outcome.WAITING, f"{name} is {savepoint.state}, not yet COMPLETED")
 
 

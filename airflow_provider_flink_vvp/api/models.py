@@ -196,13 +196,26 @@ def _job_status(status: Mapping[str, Any]) -> str:
     return value.strip().upper()
 
 
+#: The most of a failure's message a model keeps: Flink's are whole Java stack traces, and the message travels into
+#: errors, trigger events and asset events.
+MAX_FAILURE_MESSAGE_CHARS = 2000
+
+
 @dataclass(frozen=True)
 class JobFailure:
-    """Why a job failed, as ``status.failure`` says."""
+    """Why a job or a savepoint failed, as ``status.failure`` says.
+
+    ``message`` is cut in its middle past :data:`MAX_FAILURE_MESSAGE_CHARS`: a stack trace keeps its first lines (the
+    exception) and its last (the root cause, ``Caused by: ...``).
+    """
 
     reason: str | None
     message: str | None
     failed_at: datetime | None
+
+    def describe(self) -> str:
+        """``reason: message``, in words where the service gave none."""
+        return f"{self.reason or 'no reason given'}: {self.message or 'no message given'}"
 
 
 @dataclass(frozen=True)
@@ -238,13 +251,7 @@ class Job:
             job_id=_identifier(raw, "jobId"),
             deployment_id=_identifier(raw, "deploymentId"),
             status=_job_status(status),
-            failure=JobFailure(
-                reason=_optional_text(failure, "reason"),
-                message=_optional_text(failure, "message"),
-                failed_at=_epoch(failure, "failedAt"),
-            )
-            if failure is not None
-            else None,
+            failure=_failure(failure) if failure is not None else None,
             start_time=_epoch(raw, "startTime"),
             end_time=_epoch(raw, "endTime"),
             raw=raw,
@@ -313,11 +320,20 @@ class Savepoint:
 
 
 def _failure(failure: Mapping[str, Any]) -> JobFailure:
+    message = _optional_text(failure, "message")
     return JobFailure(
         reason=_optional_text(failure, "reason"),
-        message=_optional_text(failure, "message"),
+        message=None if message is None else _cut_middle(message, MAX_FAILURE_MESSAGE_CHARS),
         failed_at=_epoch(failure, "failedAt"),
     )
+
+
+def _cut_middle(text: str, limit: int) -> str:
+    """``text`` if it is at most ``limit`` characters, else its head and tail around a note of what was cut."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}\n... [{len(text) - 2 * keep} characters cut] ...\n{text[-keep:]}"
 
 
 @dataclass(frozen=True)

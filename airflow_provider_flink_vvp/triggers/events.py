@@ -56,8 +56,9 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
     missed.
 
     An event's payload: ``deployment_id``, ``job_id``, ``status``, ``failure_reason`` and ``failure_message``
-    (None unless FAILED), ``at`` (when the job entered the status, ISO 8601, as far as the API says; else when it
-    was seen), ``namespace`` and ``workspace`` as given.
+    (None unless FAILED; a long message is cut in its middle, as :class:`~.api.models.JobFailure` says), ``at``
+    (when the job entered the status, ISO 8601, as far as the API says; else when it was seen), ``namespace`` and
+    ``workspace`` as given.
 
     :param deployment_ids: the deployments to watch.
     :param statuses: the statuses to yield events for (any of :data:`WATCHABLE_STATUSES`); FAILED by default.

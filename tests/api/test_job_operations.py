@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from airflow_provider_flink_vvp.api import Job, VVPConfigurationError
+from airflow_provider_flink_vvp.api.models import MAX_FAILURE_MESSAGE_CHARS, Savepoint
 from airflow_provider_flink_vvp.api.operations import get_job, list_jobs, start_job_with_params, stop_job
 from airflow_provider_flink_vvp.api.responses import Envelope
 
@@ -92,3 +93,45 @@ def test_job_parsing_with_failure_and_times() -> None:
 def test_running_job_has_no_failure() -> None:
     job = Job.from_api({"jobId": "j", "deploymentId": "d", "status": {"currentJobStatus": "RUNNING"}})
     assert job.failure is None and job.is_active and not job.is_terminal
+
+
+STACK_TRACE_HEAD = "org.apache.flink.runtime.JobException: Recovery is suppressed\n"
+STACK_TRACE_ROOT = "Caused by: java.lang.OutOfMemoryError: Java heap space"
+HALF = MAX_FAILURE_MESSAGE_CHARS // 2
+
+
+def stack_trace(length: int) -> str:
+    """A failure message of ``length`` characters: an exception, frames, and its root cause last."""
+    frames = length - len(STACK_TRACE_HEAD) - len(STACK_TRACE_ROOT)
+    if frames < 0:
+        return "m" * length
+    return (
+        STACK_TRACE_HEAD
+        + ("\tat org.apache.flink.Frame.call(Frame.java:1)\n" * (frames // 46 + 1))[:frames]
+        + STACK_TRACE_ROOT
+    )
+
+
+@pytest.mark.parametrize("kind", ["job", "savepoint"])
+@pytest.mark.parametrize("length", [0, 1, MAX_FAILURE_MESSAGE_CHARS - 1, MAX_FAILURE_MESSAGE_CHARS, 2001, 10**6])
+def test_a_failure_message_is_kept_whole_up_to_the_limit_and_else_by_its_head_and_its_root_cause(
+    kind: str, length: int
+) -> None:
+    message = stack_trace(length)
+    status = {"failure": {"reason": "JobException", "message": message}}
+    if kind == "job":
+        parsed: Job | Savepoint = Job.from_api(
+            {"jobId": "j", "deploymentId": "d", "status": {"currentJobStatus": "FAILED", **status}}
+        )
+    else:
+        parsed = Savepoint.from_api({"savepointId": "s", "deploymentId": "d", "status": {"state": "FAILED", **status}})
+
+    assert parsed.failure is not None and parsed.failure.message is not None
+    kept = parsed.failure.message
+    if length <= MAX_FAILURE_MESSAGE_CHARS:
+        assert kept == message
+    else:
+        cut = length - 2 * HALF
+        assert kept == f"{message[:HALF]}\n... [{cut} characters cut] ...\n{message[-HALF:]}"
+        assert kept.startswith(STACK_TRACE_HEAD) and kept.endswith(STACK_TRACE_ROOT)
+    assert parsed.failure.describe() == f"JobException: {kept or 'no message given'}"
