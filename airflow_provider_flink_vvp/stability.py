@@ -27,7 +27,8 @@ def flink_restarts(job: Job) -> int | None:
 class StabilityDecision:
     """How a stability wait ended.
 
-    :param outcome: ``stable``, ``restarted`` (its Flink job restarted) or ``ended`` (it is no longer running).
+    :param outcome: ``stable``; ``restarted`` (its Flink job restarted, or the job went from RUNNING back to
+        STARTING); or ``ended`` (it no longer runs, or is CANCELLING).
     :param message: what happened, in words: a failure's message names the job, its status and the reason.
     :param restarts_seen: ``observedFlinkJobRestarts`` as this look read it.
     """
@@ -46,16 +47,18 @@ def decide_stability(
 ) -> StabilityDecision | None:
     """One look: None while the job may still become stable.
 
+    The window is exact only if ``running_since`` is no earlier, and ``now`` no later, than the truth: pass the time
+    the first RUNNING answer arrived, and the time this answer's request was sent (a shared answer's, if older).
+
     :param job: the job as just read.
     :param running_since: when the job was first seen RUNNING, in epoch seconds; None: not yet.
     :param restarts: its ``observedFlinkJobRestarts`` then (None: it did not say): any growth is a restart.
     :param stable_for: seconds it must keep RUNNING from ``running_since``.
-    :param now: the time of the look, in epoch seconds.
+    :param now: when the job was as ``job`` says, at the latest, in epoch seconds.
     """
     seen = flink_restarts(job)
     if job.status in NOT_RUNNING:
-        failure = job.failure
-        why = f": {failure.reason or 'no reason given'}: {failure.message or 'no message given'}" if failure else ""
+        why = f": {job.failure.describe()}" if job.failure else ""
         return StabilityDecision("ended", f"job {job.job_id} ended {job.status}{why}", seen)
     if running_since is None:
         return None
@@ -66,7 +69,13 @@ def decide_stability(
             f"(observedFlinkJobRestarts {restarts} -> {seen})",
             seen,
         )
-    if job.status == "RUNNING" and now - running_since >= stable_for:
+    if job.status != "RUNNING":
+        # It was RUNNING: STARTING again is VVP restarting it, CANCELLING someone stopping it; either breaks the run.
+        outcome = "ended" if job.status == "CANCELLING" else "restarted"
+        return StabilityDecision(
+            outcome, f"job {job.job_id} left RUNNING for {job.status} within {stable_for:g} s of running", seen
+        )
+    if now - running_since >= stable_for:
         return StabilityDecision("stable", f"job {job.job_id} has been RUNNING for {stable_for:g} s", seen)
     return None
 

@@ -11,6 +11,7 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_flink_vvp.api.models import Job
+from airflow_provider_flink_vvp.hooks.vvp import FlinkVVPHook
 from airflow_provider_flink_vvp.stability import decide_stability
 from airflow_provider_flink_vvp.testing import VVPEmulator
 from airflow_provider_flink_vvp.triggers.stability import FlinkVVPJobStabilityTrigger
@@ -49,9 +50,11 @@ def job(status: str, restarts: int | None = None, failure: dict[str, str] | None
         (job("RUNNING", 1), 80.0, 2, ("stable", "has been RUNNING for 10 s")),
         (job("RUNNING"), 90.0, 2, ("stable", "has been RUNNING")),
         (job("RUNNING", 5), 90.0, None, ("stable", "has been RUNNING")),
-        # Long enough, but not RUNNING now (a Flink job being restarted by VVP, or being stopped): not stable.
-        (job("CANCELLING"), 50.0, 0, None),
-        (job("STARTING"), 50.0, None, None),
+        # Seen RUNNING, then not RUNNING (VVP restarting it, or someone stopping it): not stable, however long ago.
+        (job("STARTING"), 50.0, None, ("restarted", "job job-1 left RUNNING for STARTING within 10 s of running")),
+        (job("STARTING", 0), 99.0, 0, ("restarted", "left RUNNING for STARTING")),
+        (job("CANCELLING"), 50.0, 0, ("ended", "job job-1 left RUNNING for CANCELLING within 10 s")),
+        (job("CANCELLING", 0), 99.5, 0, ("ended", "left RUNNING for CANCELLING")),
     ],
 )
 def test_a_look_decides_stable_restarted_ended_or_keeps_waiting(
@@ -166,3 +169,24 @@ async def test_a_trigger_rebuilt_after_a_triggerer_restart_counts_from_the_first
     assert event.payload["stability"] == "stable" and event.payload["running_since"] == original.running_since
     assert time.time() - original.running_since >= 1.5
     assert time.time() - restarted_at < 1.5, "the rebuilt trigger started the stable_for wait over"
+
+
+async def test_an_answer_asked_for_before_the_window_ends_does_not_close_it(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment
+) -> None:
+    """Another trigger's answer (shared for a poll interval) shows the job before it restarted: the watch must not
+    call it stable on that answer, though the window is over by the time it looks."""
+    job_id = running_job(vvp_emulator, add_deployment, [["RUNNING", None]])
+    sensor_hook = FlinkVVPHook("flink_vvp_default")
+    try:
+        before = await sensor_hook.aget_job(job_id, max_age=2.0)
+        asked_at = time.time()
+        vvp_emulator.state.set_job_restarts(job_id, every=0.05)
+        trigger = stability_trigger(job_id, running_since=asked_at - 10.3, stable_for=10.0, poll_interval=2.0)
+
+        [event] = await events(trigger)
+    finally:
+        await sensor_hook.aclose()
+
+    assert before.raw["status"]["running"]["observedFlinkJobRestarts"] == 0
+    assert event.payload["stability"] == "restarted", event.payload["message"]

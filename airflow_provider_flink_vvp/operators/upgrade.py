@@ -87,11 +87,12 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
     or take a savepoint, wait until it is COMPLETED, then stop the job (``"savepoint_then_stop"``); (2) update the
     deployment with the changes (the parameters of :class:`~.operators.deployment.FlinkVVPUpdateDeploymentOperator`;
     the diff is logged); (3) start a job ``FROM_SAVEPOINT`` with that savepoint; (4) wait until it is RUNNING and
-    then stable: RUNNING for ``stable_for`` seconds without its ``observedFlinkJobRestarts`` growing. When it does
-    not get there (it fails, restarts, or ``timeout`` runs out first) and ``rollback`` is on: (5) stop it, restore
-    the previous spec, start again from the same savepoint, wait until RUNNING, and fail the task (without
-    retries) saying why the new version failed and that it was rolled back from which savepoint. An upgrade that
-    changes nothing does nothing and says so; ``dry_run`` only logs the diff.
+    then stable: RUNNING for ``stable_for`` seconds, never seen leaving RUNNING (for STARTING or CANCELLING), and
+    without its ``observedFlinkJobRestarts`` growing. When it does not get there (it fails, restarts, or
+    ``timeout`` runs out first) and ``rollback`` is on: (5) stop it, restore the previous spec, start again from
+    the same savepoint, wait until RUNNING, and fail the task (without retries) saying why the new version failed
+    and that it was rolled back from which savepoint. An upgrade that changes nothing does nothing and says so;
+    ``dry_run`` only logs the diff.
 
     Every step is written to the task state store before it is taken: a retry (or a resumption) resumes where the
     last try stopped and never stops with a savepoint twice, updates twice or starts two jobs for one step. Before
@@ -496,16 +497,17 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         running_since: float | None = None
         restarts: int | None = None
         while True:
+            asked_at = time.time()
             job = self.hook.get_job(job.job_id, **where)
-            now = time.time()
             if running_since is None and job.status == "RUNNING":
-                # The watch is a wait of its own, as deferred: ``timeout`` from here.
-                running_since, restarts, deadline = now, flink_restarts(job), time.monotonic() + self.timeout
+                # The window opens when the answer came (never before the job ran) and each look closes it when
+                # its question went (never after). The watch is a wait of its own, as deferred: ``timeout`` from here.
+                running_since, restarts, deadline = time.time(), flink_restarts(job), time.monotonic() + self.timeout
                 self.log.info("Job %s is RUNNING: watching it for %g s", job.job_id, self.stable_for)
                 if self.deferrable:
                     self._defer_stable_wait(context, job.job_id, running_since, restarts)
             decision = decide_stability(
-                job, running_since=running_since, restarts=restarts, stable_for=self.stable_for, now=now
+                job, running_since=running_since, restarts=restarts, stable_for=self.stable_for, now=asked_at
             )
             if decision is not None:
                 return None if decision.is_stable else decision.message

@@ -62,10 +62,12 @@ class FlinkVVPJobStabilityTrigger(_PollingTrigger):
         )
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
-        job = await self._shared_job(hook, self.job_id)
+        # A shared answer may be a poll old: the window counts only to the earliest its request can have been sent.
+        asked_after = max(self._not_before, time.time() - self.poll_interval)
+        job = await self._shared_job(hook, self.job_id, not_before=asked_after)
         self._last_status = job.status
         decision = decide_stability(
-            job, running_since=self.running_since, restarts=self.restarts, stable_for=self.stable_for, now=time.time()
+            job, running_since=self.running_since, restarts=self.restarts, stable_for=self.stable_for, now=asked_after
         )
         if decision is None:
             return None

@@ -84,15 +84,15 @@ class _PollingTrigger(BaseTrigger):
         """Shared answers older than the task's deferral (and so than its last look) are not good enough."""
         return self.deferred_at or 0.0
 
-    async def _shared_job(self, hook: FlinkVVPHook, job_id: str) -> Job:
+    async def _shared_job(self, hook: FlinkVVPHook, job_id: str, *, not_before: float = 0.0) -> Job:
         """The job (GetJob), one answer per poll interval shared by the triggers watching it (a sensor, an operator,
-        an upgrade's watch), none read before the task deferred."""
+        an upgrade's watch), none asked for before the task deferred, nor before ``not_before`` (epoch seconds)."""
         return await hook.aget_job(
             job_id,
             namespace=self.namespace,
             workspace=self.workspace,
             max_age=self.poll_interval,
-            not_before=self._not_before,
+            not_before=max(self._not_before, not_before),
         )
 
     def _classpath(self) -> str:
