@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 from airflow_provider_flink_vvp.testing.faults import Fault, FaultInjector, FaultKind
 from airflow_provider_flink_vvp.testing.server import DEFAULT_IDLE_TIMEOUT, VVPApplication, VVPHTTPServer
-from airflow_provider_flink_vvp.testing.serving import ServingThread
+from airflow_provider_flink_vvp.testing.serving import ServedInBackground
 from airflow_provider_flink_vvp.testing.state import EmulatorState, ManualClock
 
 
-class VVPEmulator:
+class VVPEmulator(ServedInBackground):
     """A VVP OpenAPI on ``http://127.0.0.1:PORT`` while the ``with`` block runs.
 
     ``with VVPEmulator(state=EmulatorState(clock=ManualClock())) as emulator:`` then point a
     client at ``emulator.url``. A port of 0 picks a free one; a connection silent for
     ``idle_timeout`` seconds is closed. ``admin`` serves the admin API (``/_emulator/...``, unsigned).
     """
+
+    _what = "emulator"
 
     def __init__(
         self,
@@ -36,35 +37,9 @@ class VVPEmulator:
         self._address = (host, port)
         self._verbose = verbose
         self._idle_timeout = idle_timeout
-        self._serving: ServingThread | None = None
 
-    def __enter__(self) -> VVPEmulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Listen and serve from a daemon thread."""
-        if self._serving is not None:
-            raise RuntimeError("the emulator is already running")
-        server = VVPHTTPServer(self._address, self.application, verbose=self._verbose, idle_timeout=self._idle_timeout)
-        self._serving = ServingThread(server, "vvp-emulator")
-
-    def stop(self) -> None:
-        """Stop serving and close every connection; a stopped emulator may start again."""
-        if self._serving is not None:
-            self._serving.stop()
-            self._serving = None
-
-    @property
-    def port(self) -> int:
-        if self._serving is None:
-            raise RuntimeError("the emulator is not running")
-        return self._serving.port
+    def _server(self) -> VVPHTTPServer:
+        return VVPHTTPServer(self._address, self.application, verbose=self._verbose, idle_timeout=self._idle_timeout)
 
     @property
     def url(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socketserver
 import threading
+from types import TracebackType
+from typing import Self
 
 # How often the serving thread checks for shutdown: stopping takes at most this long.
 _SHUTDOWN_POLL_SECONDS = 0.02
@@ -28,3 +30,43 @@ class ServingThread:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join()
+
+
+class ServedInBackground:
+    """What :meth:`_server` makes, served from a daemon thread while the ``with`` block runs (or from :meth:`start`
+    to :meth:`stop`); a stopped one may start again."""
+
+    #: What is served, in errors, and its thread's name.
+    _what = "server"
+    _serving: ServingThread | None = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Listen and serve from a daemon thread."""
+        if self._serving is not None:
+            raise RuntimeError(f"the {self._what} is already running")
+        self._serving = ServingThread(self._server(), self._what)
+
+    def stop(self) -> None:
+        """Stop serving and close every connection."""
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
+
+    @property
+    def port(self) -> int:
+        if self._serving is None:
+            raise RuntimeError(f"the {self._what} is not running")
+        return self._serving.port
+
+    def _server(self) -> socketserver.BaseServer:
+        """A new server, listening."""
+        raise NotImplementedError

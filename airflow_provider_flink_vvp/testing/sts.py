@@ -20,11 +20,10 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from airflow_provider_flink_vvp.testing.serving import ServingThread
+from airflow_provider_flink_vvp.testing.serving import ServedInBackground
 from airflow_provider_flink_vvp.testing.state import EmulatorState
 
 ASSUME_ROLE_ACTIONS = ("AssumeRole", "AssumeRoleWithOIDC")
@@ -147,24 +146,16 @@ def _error(status: int, code: str, message: str, request_id: str) -> tuple[int, 
     }
 
 
-class STSStandIn:
+class STSStandIn(ServedInBackground):
     """:class:`STSState` served over HTTP on loopback while the ``with`` block runs (port 0: a free one)."""
+
+    _what = "STS stand-in"
 
     def __init__(self, emulator: EmulatorState, *, roles: set[str], lifetime: float = 900.0, port: int = 0) -> None:
         self.state = STSState(emulator, roles=roles, lifetime=lifetime)
         self._port = port
-        self._serving: ServingThread | None = None
 
-    def __enter__(self) -> STSStandIn:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
+    def _server(self) -> ThreadingHTTPServer:
         state = self.state
 
         class Handler(_Handler):
@@ -172,19 +163,12 @@ class STSStandIn:
 
         server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         server.daemon_threads = True
-        self._serving = ServingThread(server, "sts-stand-in")
-
-    def stop(self) -> None:
-        if self._serving is not None:
-            self._serving.stop()
-            self._serving = None
+        return server
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT``: the value of a connection's extra ``sts_endpoint``."""
-        if self._serving is None:
-            raise RuntimeError("the STS stand-in is not running")
-        return f"http://127.0.0.1:{self._serving.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def issued(self) -> list[IssuedCredentials]:
