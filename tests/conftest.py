@@ -225,14 +225,16 @@ def make_context(monkeypatch: pytest.MonkeyPatch) -> MakeContext:
     return context
 
 
-def fail_after(monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, action: str, then: str, failures: int) -> None:
-    """Once the next request of ``action`` arrives, the next ``failures`` requests of ``then`` get a 503."""
+def fail_after(
+    monkeypatch: pytest.MonkeyPatch, emulator: VVPEmulator, action: str, then: str, failures: int, *, nth: int = 1
+) -> None:
+    """Once the ``nth`` request of ``action`` from now arrives, the next ``failures`` requests of ``then`` get a 503."""
     from airflow_provider_flink_vvp.testing import Fault, FaultKind
 
     faults = emulator.faults
     meet = faults.faults_for
     # The emulator may be shared by earlier tests: count from now.
-    first = emulator.request_counts().get(action, 0) + 1
+    first = emulator.request_counts().get(action, 0) + nth
 
     def faults_for(requested: str) -> list[Fault]:
         if requested == action and emulator.request_counts().get(action, 0) == first:

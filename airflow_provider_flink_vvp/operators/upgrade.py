@@ -356,7 +356,12 @@ class FlinkVVPUpgradeJobOperator(FlinkVVPUpdateDeploymentOperator):
         rolled_back = len(started) > 1 or (new_job is not None and not updated)
         failure = None
         if rolled_back and new_job is not None:
-            failure = f"job {new_job.job_id} of the new version, which an earlier try started, did not become stable"
+            # Nothing kept why the new version failed: how its job ended is the best account left.
+            name = f"job {new_job.job_id} of the new version (started by an earlier try)"
+            if new_job.status == "FAILED":
+                failure = f"{name} ended FAILED" + (f": {new_job.failure.describe()}" if new_job.failure else "")
+            else:
+                failure = f"{name} did not become stable; it is {new_job.status}"
         return UpgradeProgress(
             savepoint=savepoint,
             previous_spec=previous,

@@ -391,6 +391,45 @@ def test_the_rollback_defers_its_waits_and_names_the_first_failure_with_or_witho
         assert stable_waits in ([["ended"], []] if first_failure == "fails while running" else [[]])
 
 
+@pytest.mark.parametrize("mode", WAIT_MODES)
+def test_a_retry_after_a_crash_mid_rollback_finishes_it_and_names_how_the_new_version_ended(
+    mode: str,
+    run_dag: RunDag,
+    vvp_emulator: VVPEmulator,
+    deployment: str,
+    after_start: Any,
+    task_state: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[str] = []
+
+    def fail_the_first(job_id: str) -> None:
+        timeline = FIRST_FAILURES["fails while starting"] if not started else [["STARTING", 2.0], ["RUNNING", None]]
+        vvp_emulator.state.set_job_timeline(job_id, timeline)
+        started.append(job_id)
+
+    after_start(fail_the_first)
+    # The first try's first look at the rollback's job gets no answer: the try fails there.
+    fail_after(monkeypatch, vvp_emulator, "StartJobWithParams", then="GetJob", failures=1, nth=2)
+    counts = Counts(vvp_emulator)
+
+    result = run_dag(f"flink_vvp_upgrade_stop_with_savepoint_{mode}_retry")
+
+    assert result.task_state("upgrade") == "failed" and result.tries_of("upgrade") == 2, result.output
+    [savepoint] = FlinkVVPHook().list_savepoints(deployment)
+    _, new, rollback = jobs_oldest_first(deployment)
+    assert [new.job_id, rollback.job_id] == started and (new.status, rollback.status) == ("FAILED", "RUNNING")
+    # One stop with savepoint, none of the FAILED job; one rollback start, never a second.
+    assert counts.since() == {**expected_requests("stop_with_savepoint", starts=2, updates=2), "StopJob": 1}
+    # Without the store (before Airflow 3.3) the retry reads why from the job itself.
+    assert (
+        f"ended FAILED: EmulatedFailure: the emulator's timeline failed this job. Rolled back to the previous spec "
+        f"from savepoint {savepoint.savepoint_id}: job {rollback.job_id} is RUNNING"
+    ) in result.output
+    assert f"Upgrade of deployment {deployment} failed: job {new.job_id} " in result.output
+    assert "did not become stable" not in result.output
+
+
 def test_a_triggerer_restart_during_the_stable_for_wait_keeps_counting_from_the_first_running_look(
     run_dag: RunDag,
     vvp_emulator: VVPEmulator,
