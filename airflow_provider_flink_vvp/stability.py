@@ -70,10 +70,11 @@ def decide_stability(
             seen,
         )
     if job.status != "RUNNING":
-        # It was RUNNING: STARTING again is VVP restarting it, CANCELLING someone stopping it; either breaks the run.
+        # It was RUNNING: STARTING again is VVP restarting it, CANCELLING someone stopping it. Either breaks the run,
+        # even if a later look would see it RUNNING again: one such answer is enough to roll back.
         outcome = "ended" if job.status == "CANCELLING" else "restarted"
         return StabilityDecision(
-            outcome, f"job {job.job_id} left RUNNING for {job.status} within {stable_for:g} s of running", seen
+            outcome, f"job {job.job_id} left RUNNING for {job.status} before it had run {stable_for:g} s", seen
         )
     if now - running_since >= stable_for:
         return StabilityDecision("stable", f"job {job.job_id} has been RUNNING for {stable_for:g} s", seen)

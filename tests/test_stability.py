@@ -51,9 +51,9 @@ def job(status: str, restarts: int | None = None, failure: dict[str, str] | None
         (job("RUNNING"), 90.0, 2, ("stable", "has been RUNNING")),
         (job("RUNNING", 5), 90.0, None, ("stable", "has been RUNNING")),
         # Seen RUNNING, then not RUNNING (VVP restarting it, or someone stopping it): not stable, however long ago.
-        (job("STARTING"), 50.0, None, ("restarted", "job job-1 left RUNNING for STARTING within 10 s of running")),
+        (job("STARTING"), 50.0, None, ("restarted", "job job-1 left RUNNING for STARTING before it had run 10 s")),
         (job("STARTING", 0), 99.0, 0, ("restarted", "left RUNNING for STARTING")),
-        (job("CANCELLING"), 50.0, 0, ("ended", "job job-1 left RUNNING for CANCELLING within 10 s")),
+        (job("CANCELLING"), 50.0, 0, ("ended", "job job-1 left RUNNING for CANCELLING before it had run 10 s")),
         (job("CANCELLING", 0), 99.5, 0, ("ended", "left RUNNING for CANCELLING")),
     ],
 )
@@ -174,19 +174,34 @@ async def test_a_trigger_rebuilt_after_a_triggerer_restart_counts_from_the_first
 async def test_an_answer_asked_for_before_the_window_ends_does_not_close_it(
     vvp_emulator: VVPEmulator, add_deployment: AddDeployment
 ) -> None:
-    """Another trigger's answer (shared for a poll interval) shows the job before it restarted: the watch must not
-    call it stable on that answer, though the window is over by the time it looks."""
+    """Another trigger's answer (shared for a poll interval) shows the job before it restarted: once the window
+    is over, the watch must not call it stable on that answer."""
     job_id = running_job(vvp_emulator, add_deployment, [["RUNNING", None]])
     sensor_hook = FlinkVVPHook("flink_vvp_default")
     try:
-        before = await sensor_hook.aget_job(job_id, max_age=2.0)
+        before = await sensor_hook.aget_job(job_id, max_age=5.0)
         asked_at = time.time()
         vvp_emulator.state.set_job_restarts(job_id, every=0.05)
-        trigger = stability_trigger(job_id, running_since=asked_at - 10.3, stable_for=10.0, poll_interval=2.0)
+        trigger = stability_trigger(job_id, running_since=asked_at - 9.8, stable_for=10.0, poll_interval=5.0)
+        await asyncio.sleep(max(0.0, trigger.running_since + 10.1 - time.time()))  # the window is over
 
-        [event] = await events(trigger)
+        async with asyncio.timeout(4.0):  # the first look decides: no poll interval slept
+            [event] = await events(trigger)
     finally:
         await sensor_hook.aclose()
 
     assert before.raw["status"]["running"]["observedFlinkJobRestarts"] == 0
     assert event.payload["stability"] == "restarted", event.payload["message"]
+
+
+async def test_the_first_look_after_the_window_calls_a_job_that_kept_running_stable(
+    vvp_emulator: VVPEmulator, add_deployment: AddDeployment
+) -> None:
+    """No poll more than needed: a watch whose window is over decides on its first answer."""
+    job_id = running_job(vvp_emulator, add_deployment, [["RUNNING", None]])
+    trigger = stability_trigger(job_id, running_since=time.time() - 10.2, stable_for=10.0, poll_interval=30.0)
+
+    async with asyncio.timeout(10.0):
+        [event] = await events(trigger)
+
+    assert (event.payload["status"], event.payload["stability"]) == ("success", "stable")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from airflow_provider_flink_vvp.api.stack_traces import shorten_stack_trace
+
 _Model = TypeVar("_Model")
 
 JOB_SUMMARY_STATES = ("starting", "running", "cancelling", "cancelled", "finished", "failed")
@@ -205,8 +207,8 @@ MAX_FAILURE_MESSAGE_CHARS = 2000
 class JobFailure:
     """Why a job or a savepoint failed, as ``status.failure`` says.
 
-    ``message`` is cut in its middle past :data:`MAX_FAILURE_MESSAGE_CHARS`: a stack trace keeps its first lines (the
-    exception) and its last (the root cause, ``Caused by: ...``).
+    ``message`` is shortened past :data:`MAX_FAILURE_MESSAGE_CHARS`: a stack trace keeps its exceptions, the top
+    frames of each and its root cause (:func:`~.stack_traces.shorten_stack_trace`).
     """
 
     reason: str | None
@@ -323,17 +325,9 @@ def _failure(failure: Mapping[str, Any]) -> JobFailure:
     message = _optional_text(failure, "message")
     return JobFailure(
         reason=_optional_text(failure, "reason"),
-        message=None if message is None else _cut_middle(message, MAX_FAILURE_MESSAGE_CHARS),
+        message=None if message is None else shorten_stack_trace(message, MAX_FAILURE_MESSAGE_CHARS),
         failed_at=_epoch(failure, "failedAt"),
     )
-
-
-def _cut_middle(text: str, limit: int) -> str:
-    """``text`` if it is at most ``limit`` characters, else its head and tail around a note of what was cut."""
-    if len(text) <= limit:
-        return text
-    keep = limit // 2
-    return f"{text[:keep]}\n... [{len(text) - 2 * keep} characters cut] ...\n{text[-keep:]}"
 
 
 @dataclass(frozen=True)

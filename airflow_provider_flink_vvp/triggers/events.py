@@ -56,7 +56,7 @@ class FlinkVVPJobStatusEventTrigger(BaseEventTrigger):
     missed.
 
     An event's payload: ``deployment_id``, ``job_id``, ``status``, ``failure_reason`` and ``failure_message``
-    (None unless FAILED; a long message is cut in its middle, as :class:`~.api.models.JobFailure` says), ``at``
+    (None unless FAILED; a long message shortened as :class:`~.api.models.JobFailure` says), ``at``
     (when the job entered the status, ISO 8601, as far as the API says; else when it was seen), ``namespace`` and
     ``workspace`` as given.
 

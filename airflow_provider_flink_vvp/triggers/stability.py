@@ -62,12 +62,19 @@ class FlinkVVPJobStabilityTrigger(_PollingTrigger):
         )
 
     async def _look(self, hook: FlinkVVPHook) -> dict[str, Any] | None:
-        # A shared answer may be a poll old: the window counts only to the earliest its request can have been sent.
-        asked_after = max(self._not_before, time.time() - self.poll_interval)
-        job = await self._shared_job(hook, self.job_id, not_before=asked_after)
+        looked_at = time.time()
+        window_end = self.running_since + self.stable_for
+        # Only an answer asked for once the window is over tells that the job ran through it; a shared answer may
+        # have been asked for up to a poll earlier, so after the window none older is taken.
+        over = looked_at >= window_end
+        job = await self._shared_job(hook, self.job_id, not_before=window_end if over else 0.0)
         self._last_status = job.status
         decision = decide_stability(
-            job, running_since=self.running_since, restarts=self.restarts, stable_for=self.stable_for, now=asked_after
+            job,
+            running_since=self.running_since,
+            restarts=self.restarts,
+            stable_for=self.stable_for,
+            now=window_end if over else looked_at,
         )
         if decision is None:
             return None

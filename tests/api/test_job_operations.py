@@ -9,6 +9,7 @@ from airflow_provider_flink_vvp.api import Job, VVPConfigurationError
 from airflow_provider_flink_vvp.api.models import MAX_FAILURE_MESSAGE_CHARS, Savepoint
 from airflow_provider_flink_vvp.api.operations import get_job, list_jobs, start_job_with_params, stop_job
 from airflow_provider_flink_vvp.api.responses import Envelope
+from airflow_provider_flink_vvp.api.stack_traces import shorten_stack_trace
 
 WHERE = {"namespace": "ns", "workspace": "ws"}
 
@@ -97,24 +98,21 @@ def test_running_job_has_no_failure() -> None:
 
 STACK_TRACE_HEAD = "org.apache.flink.runtime.JobException: Recovery is suppressed\n"
 STACK_TRACE_ROOT = "Caused by: java.lang.OutOfMemoryError: Java heap space"
-HALF = MAX_FAILURE_MESSAGE_CHARS // 2
 
 
 def stack_trace(length: int) -> str:
-    """A failure message of ``length`` characters: an exception, frames, and its root cause last."""
-    frames = length - len(STACK_TRACE_HEAD) - len(STACK_TRACE_ROOT)
-    if frames < 0:
+    """A failure message of ``length`` characters: an exception, whole frames, and its root cause last."""
+    frame = "\tat org.apache.flink.Frame.call(Frame.java:1)\n"
+    frames = max(0, length - len(STACK_TRACE_HEAD) - len(STACK_TRACE_ROOT)) // len(frame)
+    padding = length - len(STACK_TRACE_HEAD) - len(STACK_TRACE_ROOT) - frames * len(frame)
+    if padding < 0:
         return "m" * length
-    return (
-        STACK_TRACE_HEAD
-        + ("\tat org.apache.flink.Frame.call(Frame.java:1)\n" * (frames // 46 + 1))[:frames]
-        + STACK_TRACE_ROOT
-    )
+    return "p" * padding + STACK_TRACE_HEAD + frame * frames + STACK_TRACE_ROOT
 
 
 @pytest.mark.parametrize("kind", ["job", "savepoint"])
 @pytest.mark.parametrize("length", [0, 1, MAX_FAILURE_MESSAGE_CHARS - 1, MAX_FAILURE_MESSAGE_CHARS, 2001, 10**6])
-def test_a_failure_message_is_kept_whole_up_to_the_limit_and_else_by_its_head_and_its_root_cause(
+def test_a_job_or_savepoint_failure_message_is_kept_whole_up_to_the_limit_and_else_shortened(
     kind: str, length: int
 ) -> None:
     message = stack_trace(length)
@@ -130,8 +128,9 @@ def test_a_failure_message_is_kept_whole_up_to_the_limit_and_else_by_its_head_an
     kept = parsed.failure.message
     if length <= MAX_FAILURE_MESSAGE_CHARS:
         assert kept == message
-    else:
-        cut = length - 2 * HALF
-        assert kept == f"{message[:HALF]}\n... [{cut} characters cut] ...\n{message[-HALF:]}"
-        assert kept.startswith(STACK_TRACE_HEAD) and kept.endswith(STACK_TRACE_ROOT)
+    else:  # shortened as tests/api/test_stack_traces.py tests
+        assert (
+            kept == shorten_stack_trace(message, MAX_FAILURE_MESSAGE_CHARS) and len(kept) <= MAX_FAILURE_MESSAGE_CHARS
+        )
+        assert STACK_TRACE_HEAD in kept and kept.endswith(STACK_TRACE_ROOT)
     assert parsed.failure.describe() == f"JobException: {kept or 'no message given'}"

@@ -525,9 +525,16 @@ def test_a_killed_upgrade_stops_nothing_and_says_which_step_it_was_in_and_what_a
 
 
 NOT_STABLE_IN_TIME = {
-    "never runs": [["STARTING", None]],
-    # RUNNING long enough for a deferred task to resume and see it, shorter than stable_for, then not again.
-    "leaves RUNNING": [["STARTING", 0.3], ["RUNNING", 3.0], ["STARTING", None]],
+    # Never RUNNING: the wait for it times out.
+    "never runs": (
+        [["STARTING", None]],
+        "was not RUNNING and stable for 6 s before the wait timed out (last seen STARTING)",
+    ),
+    # RUNNING long enough for a deferred task to resume and see it, shorter than stable_for, then STARTING again.
+    "leaves RUNNING": (
+        [["STARTING", 0.3], ["RUNNING", 3.0], ["STARTING", None]],
+        "left RUNNING for STARTING before it had run 6 s",
+    ),
 }
 
 
@@ -543,10 +550,11 @@ def test_a_new_version_not_stable_within_the_timeout_is_rolled_back(
     trigger_runs: list[TriggerRun],
 ) -> None:
     started: list[str] = []
+    statuses, why = NOT_STABLE_IN_TIME[timeline]
 
     def the_new_version_s_job(job_id: str) -> None:  # not the rollback's
         if not started:
-            vvp_emulator.state.set_job_timeline(job_id, NOT_STABLE_IN_TIME[timeline])
+            vvp_emulator.state.set_job_timeline(job_id, statuses)
         started.append(job_id)
 
     after_start(the_new_version_s_job)
@@ -558,13 +566,13 @@ def test_a_new_version_not_stable_within_the_timeout_is_rolled_back(
     _, new, rollback = jobs_oldest_first(deployment)
     assert (new.status, rollback.status) == ("CANCELLED", "RUNNING")
     assert counts.since() == expected_requests("stop_with_savepoint", starts=2, updates=2)
-    assert (
-        f"Upgrade of deployment {deployment} failed: job {new.job_id} was not RUNNING and stable for 6 s before "
-        f"the wait timed out (last seen STARTING). Rolled back"
-    ) in result.output
-    if mode == "deferrable":  # the wait that timed out was the triggerer's
-        timeouts = [run.payload for run in trigger_runs if run.payload.get("status") == "timeout"]
+    assert f"Upgrade of deployment {deployment} failed: job {new.job_id} {why}. Rolled back" in result.output
+    timeouts = [run.payload for run in trigger_runs if run.payload.get("status") == "timeout"]
+    if mode == "deferrable" and timeline == "never runs":  # the wait that timed out was the triggerer's
         assert [(payload["job_id"], payload["execution_timeout"]) for payload in timeouts] == [(new.job_id, False)]
+    elif mode == "deferrable":  # the triggerer's stable_for watch saw it leave RUNNING
+        [stable_wait] = runs_of(trigger_runs, FlinkVVPJobStabilityTrigger)
+        assert (stable_wait.payload["stability"], timeouts) == ("restarted", [])
 
 
 @pytest.mark.parametrize("mode", WAIT_MODES)
