@@ -57,11 +57,9 @@ class RecordingSupervisor:
 #: What the installed versions offer, and older installations played by hiding the newer API.
 INSTALLATIONS = {
     "as installed": [],
-    "common-compat without async connection helpers (< 1.21)": [
-        ("airflow.providers.common.compat.connection", "get_async_extra_dejson"),
-    ],
-    "and Airflow without async masking (< 3.3)": [
-        ("airflow.providers.common.compat.connection", "get_async_extra_dejson"),
+    "Airflow whose connection lookup masks synchronously (< 3.3.2)": [("airflow.sdk", "Connection.aextra_dejson")],
+    "and without async masking (< 3.3)": [
+        ("airflow.sdk", "Connection.aextra_dejson"),
         ("airflow.sdk.log", "amask_secret"),
     ],
 }
@@ -92,7 +90,11 @@ async def test_a_trigger_reads_the_connection_without_blocking_the_event_loop_an
     from airflow.sdk.execution_time import comms, task_runner
 
     for module, name in hidden:
-        monkeypatch.delattr(importlib.import_module(module), name, raising=False)
+        *owners, attribute = name.split(".")
+        owner = importlib.import_module(module)
+        for step in owners:
+            owner = getattr(owner, step)
+        monkeypatch.delattr(owner, attribute, raising=False)
     extra = {"workspace": VVP_WORKSPACE, "namespace": "ns", **fields.get("extra", {})}
     connection = {"conn_type": "flink_vvp", "host": "http://127.0.0.1:1", **fields, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_FLINK_VVP_COMPAT", json.dumps(connection))

@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook, Connection
 
 from airflow_provider_flink_vvp.api import operations
 from airflow_provider_flink_vvp.api.errors import DeploymentNotFoundError, VVPApiError, VVPConfigurationError, VVPError
@@ -303,15 +303,13 @@ class FlinkVVPHook(BaseHook):
         while another call is in flight.
         """
         if self._async_config is None:
-            try:  # common-compat 1.21+: the async connection API of each Airflow version
-                from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-            except ImportError:  # older common-compat: the synchronous lookup, in a worker thread
+            if hasattr(Connection, "aextra_dejson"):  # Airflow 3.3.2+: the lookup and its masking are async
+                conn = await self.aget_connection(self.flink_vvp_conn_id)
+                extra = await conn.aextra_dejson()
+            else:  # earlier, both would call the supervisor synchronously: they run in a worker thread
                 from asgiref.sync import sync_to_async
 
                 conn, extra = await sync_to_async(self._connection_and_extra)()
-            else:
-                conn = await get_async_connection(self.flink_vvp_conn_id, hook=self)
-                extra = await get_async_extra_dejson(conn)
             config = self._config(conn, extra)
             await _amask_secrets(config.client.credentials)
             self._async_config = config

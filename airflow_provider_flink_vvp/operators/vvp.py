@@ -120,7 +120,8 @@ class FlinkVVPStartJobOperator(FlinkVVPBaseOperator):
 
     When the task is killed while it waits (marked failed or success, cleared, ``execution_timeout``),
     a job this task started is stopped with ``stop_strategy_on_kill``: by :meth:`on_kill` in the worker,
-    or, deferred, by the trigger's ``on_kill`` in the triggerer, or, when ``execution_timeout`` ends a
+    or, deferred, by the trigger's ``on_kill`` in the triggerer (Airflow 3.3+: before, the triggerer calls
+    none and the job keeps running), or, when ``execution_timeout`` ends a
     deferred wait, by the task as it resumes. A job it only attached to is left alone. A kill takes at
     most 4.5 seconds in all (Airflow kills the worker 5 seconds after asking it to stop): one StopJob of
     at most 2 seconds, then, when that failed, at most one read of the job; the log says when the stop
