@@ -340,6 +340,21 @@ FIRST_FAILURES = {
 }
 
 
+def fail_the_new_version_then_roll_back_slowly(
+    emulator: VVPEmulator, after_start: Any, timeline: list[list[Any]]
+) -> list[str]:
+    """The first job started follows ``timeline``; the next (the rollback's) starts slowly enough that the task
+    sees it STARTING, however loaded the machine. Returns the IDs of the jobs started, as they start."""
+    started: list[str] = []
+
+    def fail_the_first(job_id: str) -> None:
+        emulator.state.set_job_timeline(job_id, timeline if not started else [["STARTING", 2.0], ["RUNNING", None]])
+        started.append(job_id)
+
+    after_start(fail_the_first)
+    return started
+
+
 @pytest.mark.parametrize("mode", WAIT_MODES)
 @pytest.mark.parametrize("first_failure", FIRST_FAILURES)
 def test_the_rollback_defers_its_waits_and_names_the_first_failure_with_or_without_a_task_state_store(
@@ -352,15 +367,7 @@ def test_the_rollback_defers_its_waits_and_names_the_first_failure_with_or_witho
     task_state: str,
     trigger_runs: list[TriggerRun],
 ) -> None:
-    started: list[str] = []
-
-    def fail_the_first(job_id: str) -> None:
-        # The rollback's job starts slowly enough that the task sees it STARTING, however loaded the machine.
-        timeline = FIRST_FAILURES[first_failure] if not started else [["STARTING", 2.0], ["RUNNING", None]]
-        vvp_emulator.state.set_job_timeline(job_id, timeline)
-        started.append(job_id)
-
-    after_start(fail_the_first)
+    started = fail_the_new_version_then_roll_back_slowly(vvp_emulator, after_start, FIRST_FAILURES[first_failure])
     counts = Counts(vvp_emulator)
     diagnoses = vvp_emulator.request_counts().get("GetJobDiagnosis", 0)
 
@@ -401,14 +408,9 @@ def test_a_retry_after_a_crash_mid_rollback_finishes_it_and_names_how_the_new_ve
     task_state: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    started: list[str] = []
-
-    def fail_the_first(job_id: str) -> None:
-        timeline = FIRST_FAILURES["fails while starting"] if not started else [["STARTING", 2.0], ["RUNNING", None]]
-        vvp_emulator.state.set_job_timeline(job_id, timeline)
-        started.append(job_id)
-
-    after_start(fail_the_first)
+    started = fail_the_new_version_then_roll_back_slowly(
+        vvp_emulator, after_start, FIRST_FAILURES["fails while starting"]
+    )
     # The first try's first look at the rollback's job gets no answer: the try fails there.
     fail_after(monkeypatch, vvp_emulator, "StartJobWithParams", then="GetJob", failures=1, nth=2)
     counts = Counts(vvp_emulator)
