@@ -33,8 +33,8 @@ class ServingThread:
 
 
 class ServedInBackground:
-    """What :meth:`_server` makes, served from a daemon thread while the ``with`` block runs (or from :meth:`start`
-    to :meth:`stop`); a stopped one may start again."""
+    """What ``_server()`` makes, served from a daemon thread while the ``with`` block runs (or from ``start()`` to
+    ``stop()``); a stopped one may start again."""
 
     #: What is served, in errors, and its thread's name.
     _what = "server"
