@@ -14,8 +14,9 @@ _FRAME_LINE = re.compile(r"\s+(?:at\s|\.\.\.\s\d+\smore\s*$)")
 #: The frames kept at the top of each run of frames: where its exception was thrown.
 FRAMES_KEPT = 3
 #: A character of a word, which a cut must not go through: words include keys and tokens.
-_WORD_CHARACTER = re.compile(r"[\w+/=.-]")
-_LAST_WORD = re.compile(r"[\w+/=.-]+\Z")
+_WORD = r"[\w+/=.-]"
+_WORD_CHARACTER = re.compile(_WORD)
+_LAST_WORD = re.compile(_WORD + r"+\Z")
 #: Room left for a note of what a cut took out.
 _NOTE_CHARS = 40
 
@@ -35,8 +36,9 @@ def shorten_stack_trace(text: str, limit: int) -> str:
         return text
     half = (limit - _NOTE_CHARS) // 2
     lines = [_shortened_line(line, half - _NOTE_CHARS) for line in _folded_frames(text.split("\n"))]
-    if sum(len(line) + 1 for line in lines) - 1 <= limit:
-        return "\n".join(lines)
+    folded = "\n".join(lines)
+    if len(folded) <= limit:
+        return folded
     head = _fitting(lines, half)
     tail = _fitting(lines[len(head) :][::-1], half)[::-1]
     return "\n".join([*head, f"... [{len(lines) - len(head) - len(tail)} lines cut] ...", *tail])
